@@ -1,0 +1,139 @@
+"""The deckgen command line: wiring only; the work happens in ``pipeline``."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .diagnostics import ContentError, DeckgenError, Report
+from .formatting import format_text, is_setup_problem, summary_line, to_json
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Check flashcards against their sources and build Anki packages grouped by theme.",
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_CONTENT, EXIT_SETUP = 0, 1, 2
+
+ProjectArg = Annotated[Path, typer.Argument(help="The deck project folder (holds cards/ and sources/).")]
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deckgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+) -> None:
+    """deckgen: source-checked Anki decks from YAML cards."""
+
+
+def _fail(report: Report, root: Path, output: OutputFormat = OutputFormat.text, cards: int = 0,
+          files: int = 0) -> int:
+    if output is OutputFormat.json:
+        typer.echo(to_json(report, cards, files))
+    else:
+        typer.echo(format_text(report, root), err=True)
+        typer.echo(summary_line(report, cards, files), err=True)
+    return EXIT_SETUP if is_setup_problem(report) else EXIT_CONTENT
+
+
+def _setup_failure(error: DeckgenError, root: Path, output: OutputFormat = OutputFormat.text) -> int:
+    report = Report([error.diagnostic])
+    if output is OutputFormat.json:
+        typer.echo(to_json(report, 0, 0))
+    else:
+        typer.echo(format_text(report, root), err=True)
+    return EXIT_SETUP
+
+
+@app.command()
+def check(
+    project: ProjectArg = Path("."),
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+) -> None:
+    """Check every card against its source; exit 0 (clean), 1 (content errors) or 2 (set-up errors)."""
+    from .pipeline import check_project
+
+    root = project.resolve()
+    try:
+        result = check_project(root)
+    except DeckgenError as error:
+        raise typer.Exit(_setup_failure(error, root, output))
+    report = result.report
+    cards, files = len(result.project.cards), len(result.project.files)
+    if output is OutputFormat.json:
+        typer.echo(to_json(report, cards, files))
+    else:
+        if len(report):
+            typer.echo(format_text(report, root), err=True)
+        typer.echo(summary_line(report, cards, files))
+    if report.failed(strict):
+        raise typer.Exit(EXIT_SETUP if is_setup_problem(report) else EXIT_CONTENT)
+
+
+@app.command()
+def build(
+    project: ProjectArg = Path("."),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: the project's `out`).")] = None,
+    split: Annotated[bool, typer.Option("--split", help="Write one package per theme.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
+) -> None:
+    """Check the project and write Anki packages (one subdeck per theme)."""
+    from .pipeline import build_project
+
+    root = project.resolve()
+    try:
+        result = build_project(root, out=out.resolve() if out else None, split=split)
+    except DeckgenError as error:
+        raise typer.Exit(_setup_failure(error, root))
+    except ContentError as error:
+        typer.echo(format_text(error.report, root), err=True)
+        typer.echo("build refused: fix the errors above; nothing was written", err=True)
+        raise typer.Exit(EXIT_SETUP if is_setup_problem(error.report) else EXIT_CONTENT)
+    if len(result.check.report):
+        typer.echo(format_text(result.check.report, root), err=True)
+    if not quiet:
+        for path in result.outputs:
+            shown = path.relative_to(root) if path.is_relative_to(root) else path
+            typer.echo(f"wrote {shown}")
+        typer.echo(
+            f"{result.notes} notes, {result.cards} cards, {result.themes} themes; "
+            f"{result.changed_notes} note(s) new or changed since the last build"
+        )
+
+
+def run() -> None:
+    """Console entry point: no traceback ever reaches the user."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last guard before the user's terminal
+        typer.echo(f"deckgen: internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo("this is a bug in deckgen; please report it with the command you ran", err=True)
+        sys.exit(EXIT_SETUP)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

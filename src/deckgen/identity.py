@@ -1,0 +1,121 @@
+"""Anki identity: GUIDs, stable numeric ids and the modification ledger.
+
+Anki matches an imported note by GUID and updates it only when the incoming
+``mod`` (whole seconds) is newer. So a note's GUID comes from its card id,
+never its content, and its ``mod`` changes exactly when its content does.
+The ledger (``deckgen.lock``) remembers each note's content hash and mod
+between builds, so an unchanged note keeps its mod and a changed one gets a
+strictly greater mod even when two builds fall in the same second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import genanki
+
+from . import errorcodes as codes
+from .atomic import write_bytes_atomically
+from .diagnostics import DeckgenError, Diagnostic, Location
+
+LEDGER_FILE = "deckgen.lock"
+LEDGER_VERSION = 1
+
+
+def note_guid(namespace: str, card_id: str) -> str:
+    return genanki.guid_for("deckgen", namespace, card_id)
+
+
+def stable_id(*parts: str) -> int:
+    """A positive 63-bit id derived from ``parts`` (for decks, notes and cards)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) + (1 << 40)
+
+
+def content_hash(value: Any) -> str:
+    encoded = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def build_time() -> int:
+    """Now, in whole seconds; ``SOURCE_DATE_EPOCH`` pins it for reproducible builds."""
+    pinned = os.environ.get("SOURCE_DATE_EPOCH")
+    if pinned and pinned.isdigit():
+        return int(pinned)
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class Stamp:
+    hash: str
+    mod: int
+
+
+@dataclass
+class Ledger:
+    notes: dict[str, Stamp] = field(default_factory=dict)
+    notetypes: dict[str, Stamp] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> "Ledger":
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != LEDGER_VERSION:
+                raise ValueError(f"unsupported ledger version {data.get('version')!r}")
+            return cls(
+                notes={key: Stamp(**value) for key, value in data["notes"].items()},
+                notetypes={key: Stamp(**value) for key, value in data["notetypes"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DeckgenError(
+                Diagnostic.make(
+                    codes.CONFIG_INVALID,
+                    Location(Path(path.name)),
+                    f"the ledger is unreadable ({exc})",
+                    hint=f"restore {path.name} from version control; deleting it makes every note "
+                    "count as changed on the next import",
+                )
+            ) from exc
+
+    def stamp_note(self, key: str, digest: str, now: int) -> int:
+        return _stamp(self.notes, key, digest, now)
+
+    def stamp_notetype(self, key: str, digest: str, now: int) -> int:
+        return _stamp(self.notetypes, key, digest, now)
+
+    def keep_only(self, note_keys: set[str]) -> None:
+        """Forget notes no longer built (a re-added card then counts as new content)."""
+        self.notes = {key: stamp for key, stamp in self.notes.items() if key in note_keys}
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "version": LEDGER_VERSION,
+            "notetypes": {k: vars(v) for k, v in sorted(self.notetypes.items())},
+            "notes": {k: vars(v) for k, v in sorted(self.notes.items())},
+        }
+        return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
+
+    def save(self, path: Path) -> bool:
+        """Write the ledger if it changed; returns whether it wrote."""
+        new = self.to_bytes()
+        if path.exists() and path.read_bytes() == new:
+            return False
+        write_bytes_atomically(path, new)
+        return True
+
+
+def _stamp(table: dict[str, Stamp], key: str, digest: str, now: int) -> int:
+    previous = table.get(key)
+    if previous is not None and previous.hash == digest:
+        return previous.mod
+    mod = now if previous is None else max(now, previous.mod + 1)
+    table[key] = Stamp(digest, mod)
+    return mod

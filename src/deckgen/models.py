@@ -1,0 +1,190 @@
+"""Domain data: card models (validated by pydantic), sources and the project.
+
+Loading stops at these types: no raw dicts travel past the loader.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+from .diagnostics import Location
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+TAG_PATTERN = r"^[^\s]+$"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("empty_text", "must not be empty")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_not_blank)]
+Tag = Annotated[StrictStr, Field(pattern=TAG_PATTERN)]
+# YAML hands us a date for 1941-06-22, an int for 1941 and a string for "1941-06".
+DateValue = Annotated[Union[StrictStr, StrictInt, datetime.date], Field(union_mode="left_to_right")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CardBase(_Strict):
+    id: Annotated[StrictStr, Field(pattern=SLUG_PATTERN, max_length=120)]
+    source: StrictStr | None = None
+    evidence: Text | None = None
+    tags: tuple[Tag, ...] = ()
+    note: Text | None = None
+    page: StrictStr | StrictInt | None = None
+
+
+class QuoteCard(CardBase):
+    type: Literal["quote"]
+    quote: Text
+    speaker: Text
+    context: Text | None = None
+    date: DateValue | None = None
+    ask: Text | None = None
+
+
+class ClozeCard(CardBase):
+    type: Literal["cloze"]
+    text: Text
+    extra: Text | None = None
+
+
+class FactCard(CardBase):
+    type: Literal["fact"]
+    front: Text
+    back: Text
+    evidence: Text
+
+
+class DateCard(CardBase):
+    type: Literal["date"]
+    event: Text
+    date: DateValue
+    evidence: Text
+
+
+class FigureCard(CardBase):
+    type: Literal["figure"]
+    prompt: Text
+    value: Annotated[Union[StrictStr, StrictInt, float], Field(union_mode="left_to_right")]
+    evidence: Text
+
+
+Card = Union[QuoteCard, ClozeCard, FactCard, DateCard, FigureCard]
+
+CARD_MODELS: dict[str, type[CardBase]] = {
+    "quote": QuoteCard,
+    "cloze": ClozeCard,
+    "fact": FactCard,
+    "date": DateCard,
+    "figure": FigureCard,
+}
+
+
+class CardFileHeader(_Strict):
+    theme: Annotated[Text, Field(max_length=200)]
+    source: StrictStr | None = None
+    tags: tuple[Tag, ...] = ()
+    cards: list[object]
+
+
+class SourceEntry(_Strict):
+    id: Annotated[StrictStr, Field(pattern=SLUG_PATTERN)]
+    file: Text
+    kind: StrictStr = "text"
+    author: Text
+    title: Text
+    year: StrictInt | None = None
+    date: DateValue | None = None
+    short: StrictStr | None = None
+    publisher: StrictStr | None = None
+    place: StrictStr | None = None
+    pages: StrictStr | None = None
+    chapter: StrictStr | None = None
+    url: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class SourceRegistry(_Strict):
+    sources: list[SourceEntry]
+
+
+class ProjectConfig(_Strict):
+    deck: Text = "deckgen"
+    out: Text = "dist"
+    # Part of every note's GUID: two projects with the same card ids stay apart.
+    namespace: Annotated[StrictStr, Field(pattern=SLUG_PATTERN)] = "deckgen"
+    description: StrictStr | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered source with its resolved file."""
+
+    entry: SourceEntry
+    path: Path
+    location: Location  # where the registry names it
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def short(self) -> str:
+        return self.entry.short or f"{self.entry.author.split()[-1]} {self.entry.year or ''}".strip()
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    """A schema-valid card with everything the later stages need to know about it."""
+
+    card: Card
+    theme: str
+    source_id: str
+    tags: tuple[str, ...]
+    location: Location
+    # Location of each of the card's keys' values, for field-level diagnostics.
+    fields: dict[str, Location] = field(hash=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    def at(self, key: str) -> Location:
+        return self.fields.get(key, self.location)
+
+
+@dataclass(frozen=True)
+class CardFile:
+    path: Path
+    theme: str
+    cards: tuple[CardEntry, ...]
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: ProjectConfig
+    sources: dict[str, Source]
+    files: tuple[CardFile, ...]
+
+    @property
+    def cards(self) -> list[CardEntry]:
+        return [card for file in self.files for card in file.cards]
+
+    @property
+    def themes(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for file in self.files:
+            seen.setdefault(file.theme, None)
+        return list(seen)

@@ -1,0 +1,413 @@
+"""Load a deck project from disk: settings, source registry and card files.
+
+Everything that can be wrong with the YAML is reported here as located
+diagnostics; what comes out is typed data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import errorcodes as codes
+from .diagnostics import DeckgenError, Diagnostic, Location, Report
+from .models import (
+    CARD_MODELS,
+    CardEntry,
+    CardFile,
+    CardFileHeader,
+    Project,
+    ProjectConfig,
+    Source,
+    SourceRegistry,
+)
+from .yamlfile import YamlDocument, YamlProblem, load_yaml
+
+CONFIG_FILE = "deckgen.yaml"
+REGISTRY_FILE = Path("sources") / "sources.yaml"
+CARDS_DIR = "cards"
+
+M = TypeVar("M", bound=BaseModel)
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "date_type": "a date",
+    "bool_type": "true or false",
+}
+
+
+def display_path(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
+def load_project(root: Path, report: Report) -> Project:
+    """Load the project at ``root``; content problems go to ``report``.
+
+    Raises ``DeckgenError`` when the project cannot be loaded at all.
+    """
+    root = root.resolve()
+    if not root.is_dir() or not (root / CARDS_DIR).is_dir():
+        raise DeckgenError(
+            Diagnostic.make(
+                codes.NO_PROJECT,
+                Location(root),
+                f"{root} is not a deck project: it has no {CARDS_DIR}/ folder",
+                hint="run deckgen in the folder that holds cards/ and sources/",
+            )
+        )
+    config = _load_config(root, report)
+    sources = _load_registry(root, report)
+    files = tuple(
+        loaded
+        for path in sorted((root / CARDS_DIR).iterdir())
+        if path.suffix in (".yaml", ".yml") and path.is_file()
+        if (loaded := _load_card_file(path, root, sources, report)) is not None
+    )
+    project = Project(root, config, sources, files)
+    _check_identity(project, report)
+    return project
+
+
+def _load_document(path: Path, root: Path, report: Report) -> YamlDocument | None:
+    try:
+        document = load_yaml(path, display_path(path, root))
+    except YamlProblem as problem:
+        report.add(problem.diagnostic)
+        return None
+    report.extend(document.problems)
+    return document
+
+
+def _load_config(root: Path, report: Report) -> ProjectConfig:
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return ProjectConfig()
+    document = _load_document(path, root, report)
+    if document is None:
+        raise DeckgenError(report.errors[-1])
+    config = _validate(ProjectConfig, document.data or {}, document, (), report, codes.CONFIG_INVALID)
+    if config is None:
+        raise DeckgenError(report.errors[-1])
+    return config
+
+
+def _load_registry(root: Path, report: Report) -> dict[str, Source]:
+    path = root / REGISTRY_FILE
+    if not path.exists():
+        raise DeckgenError(
+            Diagnostic.make(
+                codes.REGISTRY_INVALID,
+                Location(REGISTRY_FILE),
+                "no source registry: create sources/sources.yaml listing the source texts",
+            )
+        )
+    document = _load_document(path, root, report)
+    if document is None:
+        raise DeckgenError(report.errors[-1])
+    registry = _validate(SourceRegistry, document.data, document, (), report, codes.REGISTRY_INVALID)
+    if registry is None:
+        raise DeckgenError(report.errors[-1])
+    sources: dict[str, Source] = {}
+    sources_dir = (root / "sources").resolve()
+    for index, entry in enumerate(registry.sources):
+        where = document.location(("sources", index, "id"))
+        file_where = document.location(("sources", index, "file"))
+        if entry.id in sources:
+            report.add(
+                Diagnostic.make(codes.DUPLICATE_ID, where, f"source id {entry.id!r} is registered twice")
+            )
+            continue
+        resolved = (sources_dir / entry.file).resolve()
+        if not resolved.is_relative_to(root):
+            raise DeckgenError(
+                Diagnostic.make(
+                    codes.PATH_OUTSIDE_PROJECT,
+                    file_where,
+                    f"source file {entry.file!r} lies outside the project; refusing to read it",
+                    hint="keep source texts inside the project's sources/ folder",
+                )
+            )
+        sources[entry.id] = Source(entry, resolved, where)
+    return sources
+
+
+def _load_card_file(path: Path, root: Path, sources: dict[str, Source], report: Report) -> CardFile | None:
+    document = _load_document(path, root, report)
+    if document is None:
+        return None
+    shown = document.path
+    if document.data is None:
+        report.add(Diagnostic.make(codes.EMPTY_FILE, Location(shown), "the card file is empty",
+                                   hint="start it with `theme:` and `cards:`"))
+        return None
+    if not isinstance(document.data, dict):
+        kind = type(document.data).__name__
+        report.add(
+            Diagnostic.make(
+                codes.FILE_NOT_MAPPING,
+                document.location(()),
+                f"a card file must be a mapping with `theme` and `cards`, not a {_KIND_WORDS.get(kind, kind)}",
+            )
+        )
+        return None
+    header = _validate(CardFileHeader, document.data, document, (), report)
+    if header is None:
+        return None
+    if "::" in header.theme:
+        report.add(
+            Diagnostic.make(codes.INVALID_VALUE, document.location(("theme",)),
+                            "a theme may not contain '::' (Anki's deck separator)")
+        )
+        return None
+    default_source = header.source
+    if default_source is not None and default_source not in sources:
+        _unknown_source(default_source, document.location(("source",)), sources, report)
+    if not header.cards:
+        report.add(Diagnostic.make(codes.NO_CARDS, document.location(("cards",)), "this file has no cards"))
+    entries: list[CardEntry] = []
+    for index, raw in enumerate(header.cards):
+        entry = _load_card(raw, index, header, document, sources, report)
+        if entry is not None:
+            entries.append(entry)
+    return CardFile(shown, header.theme, tuple(entries))
+
+
+_KIND_WORDS = {"list": "list", "str": "string", "int": "number", "float": "number", "bool": "boolean"}
+
+
+def _load_card(
+    raw: Any,
+    index: int,
+    header: CardFileHeader,
+    document: YamlDocument,
+    sources: dict[str, Source],
+    report: Report,
+) -> CardEntry | None:
+    at = ("cards", index)
+    where = document.location(at)
+    if not isinstance(raw, dict):
+        report.add(Diagnostic.make(codes.WRONG_TYPE, where, "each card must be a mapping of keys to values"))
+        return None
+    card_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    kind = raw.get("type")
+    if kind is None:
+        report.add(
+            Diagnostic.make(codes.MISSING_KEY, where, "card has no `type`", card=card_id,
+                            hint=f"add `type:` with one of {', '.join(CARD_MODELS)}")
+        )
+        return None
+    model = CARD_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        close = difflib.get_close_matches(str(kind), CARD_MODELS, n=1)
+        report.add(
+            Diagnostic.make(
+                codes.UNKNOWN_CARD_TYPE,
+                document.location(at + ("type",)),
+                f"unknown card type {kind!r}",
+                card=card_id,
+                hint=f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(CARD_MODELS)}",
+            )
+        )
+        return None
+    card = _validate(model, raw, document, at, report, card=card_id)
+    if card is None:
+        return None
+    source_id = card.source or header.source
+    if source_id is None:
+        report.add(
+            Diagnostic.make(codes.MISSING_KEY, where, "card has no `source` and its file sets none",
+                            card=card.id, hint="add `source:` to the card or the file")
+        )
+        return None
+    if card.source is not None and card.source not in sources:
+        _unknown_source(card.source, document.location(at + ("source",)), sources, report, card.id)
+        return None
+    if source_id not in sources:
+        return None  # reported once, at the file's `source:`
+    tags = tuple(dict.fromkeys(header.tags + card.tags))
+    fields = {key: document.location(at + (key,)) for key in raw}
+    return CardEntry(card, header.theme, source_id, tags, where, fields)  # type: ignore[arg-type]
+
+
+def _unknown_source(
+    source_id: str, where: Location, sources: dict[str, Source], report: Report, card: str | None = None
+) -> None:
+    close = difflib.get_close_matches(source_id, sources, n=1)
+    report.add(
+        Diagnostic.make(
+            codes.UNKNOWN_SOURCE,
+            where,
+            f"unknown source {source_id!r}",
+            card=card,
+            hint=f"did you mean {close[0]!r}?" if close else f"registered sources: {', '.join(sources) or 'none'}",
+        )
+    )
+
+
+def _validate(
+    model: type[M],
+    data: Any,
+    document: YamlDocument,
+    at: tuple[Hashable, ...],
+    report: Report,
+    code: codes.ErrorCode | None = None,
+    card: str | None = None,
+) -> M | None:
+    if not isinstance(data, dict):
+        report.add(
+            Diagnostic.make(code or codes.FILE_NOT_MAPPING, document.location(at), "expected a mapping of keys to values")
+        )
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        seen: set[tuple[Any, ...]] = set()
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not _is_union_branch(part))
+            if loc in seen:
+                continue
+            seen.add(loc)
+            report.add(_schema_diagnostic(model, error, loc, document, at, code, card))
+        return None
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic names the branch of a union it tried (e.g. 'str', 'date') in the error location.
+    return isinstance(part, str) and (part in {"str", "int", "float", "date"} or part.startswith("function-"))
+
+
+def _schema_diagnostic(
+    model: type[BaseModel],
+    error: Any,
+    loc: tuple[Any, ...],
+    document: YamlDocument,
+    at: tuple[Hashable, ...],
+    code: codes.ErrorCode | None,
+    card: str | None,
+) -> Diagnostic:
+    kind = error["type"]
+    path = at + loc
+    name = ".".join(str(part) for part in loc) or "value"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        owner = _model_at(model, loc[:-1])
+        known = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(key, known, n=1)
+        return Diagnostic.make(
+            codes.UNKNOWN_KEY,
+            document.location(path, key=True),
+            f"unknown key {key!r}",
+            card=card,
+            hint=f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(known)}",
+        )
+    if kind == "missing":
+        return Diagnostic.make(codes.MISSING_KEY, document.location(path[:-1]), f"missing required key {name!r}",
+                               card=card)
+    if kind == "empty_text":
+        return Diagnostic.make(codes.EMPTY_TEXT, document.location(path), f"{name} must not be empty", card=card)
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
+        suggestion = slugify(str(error.get("input", "")))
+        return Diagnostic.make(
+            codes.BAD_ID,
+            document.location(path),
+            f"id {error.get('input')!r} is not a lowercase slug",
+            card=card,
+            hint=f"ids use a-z, 0-9 and single hyphens, e.g. {suggestion!r}" if suggestion else None,
+        )
+    if kind in _TYPE_WORDS or kind.endswith("_type"):
+        got = error.get("input")
+        expected = "a date (YYYY, YYYY-MM or YYYY-MM-DD)" if loc and loc[-1] == "date" else _TYPE_WORDS.get(kind, kind)
+        return Diagnostic.make(
+            code or codes.WRONG_TYPE,
+            document.location(path),
+            f"{name} must be {expected}, not {_describe(got)}",
+            card=card,
+        )
+    return Diagnostic.make(
+        code or codes.INVALID_VALUE, document.location(path), f"{name}: {error['msg']}", card=card
+    )
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that owns the mapping at ``loc`` (for listing its allowed keys)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} {value!r}"
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _check_identity(project: Project, report: Report) -> None:
+    """Ids are a note's identity in Anki: unique, and unambiguous to a human reader."""
+    first_seen: dict[str, CardEntry] = {}
+    folded: dict[str, CardEntry] = {}
+    themes: dict[str, Path] = {}
+    for file in project.files:
+        if file.theme in themes:
+            report.add(
+                Diagnostic.make(codes.DUPLICATE_THEME, Location(file.path),
+                                f"theme {file.theme!r} is also declared in {themes[file.theme]}")
+            )
+        themes.setdefault(file.theme, file.path)
+        for entry in file.cards:
+            if entry.id in first_seen:
+                report.add(
+                    Diagnostic.make(
+                        codes.DUPLICATE_ID,
+                        entry.at("id"),
+                        f"duplicate card id {entry.id!r}; first used at {first_seen[entry.id].at('id')}",
+                        card=entry.id,
+                    )
+                )
+                continue
+            first_seen[entry.id] = entry
+            key = entry.id.replace("-", "")
+            if key in folded:
+                report.add(
+                    Diagnostic.make(
+                        codes.ID_COLLISION,
+                        entry.at("id"),
+                        f"id {entry.id!r} differs from {folded[key].id!r} ({folded[key].at('id')}) only in hyphens",
+                        card=entry.id,
+                    )
+                )
+            folded.setdefault(key, entry)

@@ -1,0 +1,159 @@
+"""Turn checked cards into note fields, and templates into Anki note types.
+
+Two kinds of jinja2 templates live in ``templates/``: the card faces (Anki's
+own ``{{Field}}`` syntax, assembled at build time with shared partials) and
+the per-card blocks (citation, passage) rendered into fields. jinja's
+delimiters are ``[% %]``, ``[[ ]]`` and ``[# #]`` so Anki's braces (including
+``{{#Field}}``) pass through untouched. Rendering is sandboxed and strict about undefined
+names; templates are compiled once per build, never per card.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nh3
+from jinja2.sandbox import SandboxedEnvironment
+
+from . import errorcodes as codes
+from .anchors import Anchor
+from .dates import parse_claim
+from .diagnostics import DeckgenError, Diagnostic, Location
+from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, QuoteCard, Source
+from .notetypes import NoteTypeSpec
+
+ALLOWED_TAGS = {"em", "strong", "b", "i", "u", "br", "sub", "sup"}
+_ALLOWED_ESCAPED = re.compile(r"&lt;(/?)(em|strong|b|i|u|sub|sup|br)\s*/?&gt;", re.IGNORECASE)
+_STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
+
+
+def inline_html(text: str | None) -> str:
+    """Card text to safe HTML: escaped, with *emphasis*, **strong**, line breaks and a few inline tags."""
+    if not text:
+        return ""
+    escaped = html.escape(text.strip(), quote=False)
+    escaped = _ALLOWED_ESCAPED.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", escaped)
+    escaped = _STRONG.sub(r"<strong>\1</strong>", escaped)
+    escaped = _EMPHASIS.sub(r"<em>\1</em>", escaped)
+    escaped = escaped.replace("\n", "<br>")
+    # Balances the tags we re-enabled and is the last line of defence against markup.
+    return nh3.clean(escaped, tags=ALLOWED_TAGS, attributes={}, url_schemes=set())
+
+
+def default_templates_dir() -> Path:
+    bundled = Path(__file__).parent / "_templates"
+    if bundled.is_dir():
+        return bundled
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class CompiledNoteType:
+    spec: NoteTypeSpec
+    templates: tuple[tuple[str, int, str, str], ...]  # name, id, qfmt, afmt
+    css: str
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path, project_root: Path | None = None):
+        self.dir = templates_dir
+        self.root = project_root or templates_dir.parent
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=True,
+            block_start_string="[%",
+            block_end_string="%]",
+            variable_start_string="[[",
+            variable_end_string="]]",
+            comment_start_string="[#",
+            comment_end_string="#]",
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["inline"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
+        self._citation = self._load("fields/citation.html")
+        self._passage = self._load("fields/passage.html")
+
+    def _template_error(self, name: str, exc: Exception) -> DeckgenError:
+        line = getattr(exc, "lineno", None) or 1
+        filename = getattr(exc, "filename", None) or getattr(exc, "name", None) or name
+        path = Path(filename)
+        try:
+            path = path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            path = Path("templates") / name
+        return DeckgenError(
+            Diagnostic.make(codes.TEMPLATE_ERROR, Location(path, line, 1), f"template error: {exc}")
+        )
+
+    def _load(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            raise DeckgenError(
+                Diagnostic.make(codes.TEMPLATE_ERROR, Location(Path("templates") / name),
+                                f"template {exc.name!r} not found")
+            ) from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._template_error(name, exc) from exc
+
+    def _render(self, name: str, template: jinja2.Template, **context: Any) -> str:
+        try:
+            return template.render(**context).strip()
+        except jinja2.TemplateError as exc:
+            raise self._template_error(name, exc) from exc
+
+    def compile_notetype(self, spec: NoteTypeSpec) -> CompiledNoteType:
+        faces = []
+        for template in spec.templates:
+            front = self._render(template.front, self._load(template.front), spec=spec)
+            back = self._render(template.back, self._load(template.back), spec=spec)
+            faces.append((template.name, template.id, front, back))
+        css = self._render("style.css", self._load("style.css"), spec=spec)
+        return CompiledNoteType(spec, tuple(faces), css)
+
+    def fields(self, entry: CardEntry, source: Source, anchor: Anchor | None, spec: NoteTypeSpec) -> list[str]:
+        card = entry.card
+        values: dict[str, str] = {
+            "Note": inline_html(card.note),
+            "Citation": self._render("fields/citation.html", self._citation,
+                                     card=card, source=source.entry, short=source.short, anchor=anchor,
+                                     page=str(card.page) if card.page is not None else None),
+            "Passage": self._render("fields/passage.html", self._passage, card=card, anchor=anchor),
+            "Cue": html.escape(entry.theme, quote=False),
+            "CardId": html.escape(card.id, quote=False),
+        }
+        values.update(_type_fields(card))
+        return [values.get(name, "") for name in spec.field_names]
+
+
+def human_date(value: Any) -> str:
+    return parse_claim(value).human()
+
+
+def _type_fields(card: Any) -> dict[str, str]:
+    if isinstance(card, QuoteCard):
+        return {
+            "Quote": inline_html(card.quote),
+            "Speaker": inline_html(card.speaker),
+            "Context": inline_html(card.context),
+            "Date": human_date(card.date) if card.date is not None else "",
+            "Ask": inline_html(card.ask),
+        }
+    if isinstance(card, ClozeCard):
+        return {"Text": inline_html(card.text), "Extra": inline_html(card.extra)}
+    if isinstance(card, FactCard):
+        return {"Front": inline_html(card.front), "Back": inline_html(card.back)}
+    if isinstance(card, DateCard):
+        return {"Event": inline_html(card.event), "Date": human_date(card.date)}
+    if isinstance(card, FigureCard):
+        return {"Prompt": inline_html(card.prompt), "Value": inline_html(str(card.value))}
+    raise TypeError(f"unknown card model {type(card).__name__}")

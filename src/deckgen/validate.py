@@ -1,0 +1,270 @@
+"""Check every card against its source text.
+
+One exact multi-pattern pass per source finds the plain spans; elided or
+bracketed quotations are matched segment by segment; fuzzy search runs only
+for misses, to say which passage the author probably meant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import errorcodes as codes
+from .anchors import Anchor, CitedNote
+from .cloze import parse_cloze
+from .dates import DateError, check_date, parse_claim
+from .diagnostics import Diagnostic, Report
+from .matching import Corpus, Match
+from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, Project, QuoteCard
+from .numbers import check_figure
+from .sourcetext import SourceText, normalize
+
+CONTEXT_CHARS = 180
+SPEAKER_WINDOW = 1500
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of validation: an anchor for every card that passed."""
+
+    anchors: dict[str, Anchor]
+
+
+def validate(project: Project, texts: dict[str, SourceText], report: Report) -> Checked:
+    corpus = Corpus(texts)
+    cards = project.cards
+    # One pass per source for every plain span in the project; the rest are looked up one by one.
+    corpus.locate_all(span for entry in cards for span in _spans(entry) if span)
+    anchors: dict[str, Anchor] = {}
+    paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
+    for entry in cards:
+        checker = _CardChecker(entry, corpus, texts, paths, report)
+        anchor = checker.run()
+        if anchor is not None and not checker.failed:
+            anchors[entry.id] = anchor
+    return Checked(anchors)
+
+
+def _spans(entry: CardEntry) -> Iterable[str]:
+    card = entry.card
+    if isinstance(card, QuoteCard):
+        yield card.quote
+    if isinstance(card, ClozeCard):
+        yield parse_cloze(card.text).filled()
+    if card.evidence:
+        yield card.evidence
+
+
+class _CardChecker:
+    def __init__(self, entry: CardEntry, corpus: Corpus, texts: dict[str, SourceText],
+                 paths: dict[str, str], report: Report):
+        self.entry = entry
+        self.paths = paths
+        self.card = entry.card
+        self.corpus = corpus
+        self.texts = texts
+        self.report = report
+        self.failed = False
+
+    def error(self, code: codes.ErrorCode, key: str, message: str, *, hint: str | None = None,
+              related: Iterable[str] = (), severity: codes.Severity | None = None) -> None:
+        diagnostic = Diagnostic.make(code, self.entry.at(key), message, card=self.entry.id, hint=hint,
+                                     related=related, severity=severity)
+        if diagnostic.is_error:
+            self.failed = True
+        self.report.add(diagnostic)
+
+    def run(self) -> Anchor | None:
+        card = self.card
+        anchor_match: Match | None = None
+        if isinstance(card, QuoteCard):
+            anchor_match = self.locate(card.quote, "quote", codes.QUOTE_NOT_FOUND, "quotation")
+            if anchor_match is not None:
+                self.check_speaker(anchor_match)
+        elif isinstance(card, ClozeCard):
+            anchor_match = self.check_cloze(card)
+        evidence_match = None
+        if card.evidence:
+            evidence_match = self.locate(card.evidence, "evidence", codes.EVIDENCE_NOT_FOUND, "evidence")
+            anchor_match = anchor_match or evidence_match
+        if isinstance(card, DateCard):
+            self.check_date(card.date, card.evidence, "date")
+        elif isinstance(card, QuoteCard) and card.date is not None:
+            self.check_quote_date(card, anchor_match)
+        elif isinstance(card, FigureCard):
+            self.check_figure(card)
+        if anchor_match is None:
+            return None
+        anchor = self.anchor(anchor_match)
+        self.check_page(anchor, evidence_match or anchor_match)
+        return anchor
+
+    # -- spans -------------------------------------------------------------------------
+
+    def locate(self, span: str, key: str, code: codes.ErrorCode, what: str) -> Match | None:
+        source_id = self.entry.source_id
+        found = self.corpus.find(span, source_id)
+        if found is not None:
+            return found
+        elsewhere = [m for m in self.corpus.find_anywhere(span) if m.source_id != source_id]
+        if elsewhere:
+            other = elsewhere[0]
+            self.error(
+                codes.FOUND_IN_OTHER_SOURCE, key,
+                f"the {what} is not in {source_id!r} but occurs in {other.source_id!r} "
+                f"(line {other.line})",
+                hint=f"set `source: {other.source_id}` on this card",
+            )
+            return None
+        near = self.corpus.nearest(span, source_id)
+        related: list[str] = []
+        hint = None
+        if near is not None:
+            path = self.texts_path(near.source_id)
+            related.append(f"did you mean ({path}:{near.line}:{near.col}, {near.score:.0f}% similar):")
+            related.append(f"    {near.passage}")
+            if near.diff:
+                related.append(f"    diff: {near.diff}")
+            hint = "copy the span from the source; typography (quotes, dashes, spacing) may differ"
+        self.error(code, key, f"the {what} does not occur in {source_id!r}", hint=hint, related=related)
+        return None
+
+    def texts_path(self, source_id: str) -> str:
+        return self.paths.get(source_id, source_id)
+
+    def check_cloze(self, card: ClozeCard) -> Match | None:
+        parsed = parse_cloze(card.text)
+        for problem in parsed.problems:
+            code = codes.CLOZE_NUMBERING if problem.code == "cloze-gap" else codes.CLOZE_SYNTAX
+            self.error(code, "text", problem.message)
+        if parsed.problems:
+            return None
+        match = self.locate(parsed.filled(), "text", codes.CLOZE_NOT_FOUND, "cloze sentence (deletions filled in)")
+        if card.evidence:
+            evidence = normalize(card.evidence)
+            for deletion in parsed.deletions:
+                if normalize(deletion.answer) not in evidence:
+                    self.error(codes.CLOZE_ANSWER_NOT_IN_EVIDENCE, "text",
+                               f"cloze answer {deletion.answer!r} does not occur in the evidence")
+        return match
+
+    def check_speaker(self, match: Match) -> None:
+        assert isinstance(self.card, QuoteCard)
+        text = self.texts[match.source_id].text
+        window = text[max(0, match.start - SPEAKER_WINDOW): match.end + SPEAKER_WINDOW]
+        names = [w for w in re.findall(r"[\w'’.-]+", self.card.speaker) if len(w) >= 3 and w[0].isupper()]
+        if not names:
+            return
+        if not any(normalize(name) in window for name in names):
+            self.error(
+                codes.SPEAKER_NOT_NEAR, "speaker",
+                f"{self.card.speaker!r} is not named near the quotation in {match.source_id!r}",
+                hint="check the attribution; the source may quote someone else here",
+            )
+
+    # -- dates, figures, pages ------------------------------------------------------------
+
+    def check_date(self, value: object, evidence: str | None, key: str,
+                   severity: codes.Severity | None = None) -> None:
+        try:
+            claim = parse_claim(value)  # type: ignore[arg-type]
+        except DateError as exc:
+            self.error(codes.DATE_INVALID, key, str(exc))
+            return
+        if not evidence:
+            return
+        verdict = check_date(claim, evidence)
+        if not verdict.ok:
+            said = "; ".join(m.text for m in verdict.mentions) or "no date"
+            self.error(
+                codes.DATE_UNSUPPORTED, key,
+                f"the evidence does not support the {', '.join(verdict.unsupported)} of {claim.iso()}",
+                hint=f"the evidence says: {said}", severity=severity,
+            )
+
+    def check_quote_date(self, card: QuoteCard, match: Match | None) -> None:
+        if card.evidence:
+            self.check_date(card.date, card.evidence, "date")
+        elif match is not None:
+            # Without evidence, a quotation's date can only be judged by its surroundings: a warning.
+            context = self.texts[match.source_id].passage(match.start, match.end, context=400)
+            self.check_date(card.date, context, "date", severity=codes.Severity.WARNING)
+        else:
+            self.check_date(card.date, None, "date")
+
+    def check_figure(self, card: FigureCard) -> None:
+        verdict = check_figure(str(card.value), card.evidence)
+        if verdict.ok:
+            if verdict.reason:
+                self.error(codes.FIGURE_UNIT, "value", verdict.reason)
+            return
+        found = ", ".join(q.text for q in verdict.found) or "no figure"
+        self.error(
+            codes.FIGURE_UNSUPPORTED, "value",
+            verdict.reason or f"the evidence does not contain {card.value!r}",
+            hint=f"the evidence says: {found}",
+        )
+
+    def check_page(self, anchor: Anchor, match: Match) -> None:
+        page = self.card.page
+        if page is None:
+            return
+        text = self.texts[match.source_id]
+        locator = text.locator_after(match.end)
+        if locator is None:
+            return
+        if not _pages_agree(str(page), locator.pages):
+            self.error(
+                codes.PAGE_MISMATCH, "page",
+                f"page {page} does not match the source's locator ({locator.pages}) after the evidence",
+            )
+
+    def anchor(self, match: Match) -> Anchor:
+        text = self.texts[match.source_id]
+        before = text.passage(max(0, match.start - CONTEXT_CHARS), match.start)
+        after = text.passage(match.end, min(len(text.text), match.end + CONTEXT_CHARS))
+        locator = text.locator_after(match.end)
+        return Anchor(
+            source_id=match.source_id,
+            line=match.line,
+            col=match.col,
+            matched=match.passage,
+            before=_trim_left(before),
+            after=_trim_right(after),
+            notes=tuple(CitedNote(f.number, f.text) for f in match.footnotes),
+            page=locator.pages if locator else None,
+        )
+
+
+def _pages_agree(claimed: str, locator: str) -> bool:
+    """'775' agrees with '774-5'; '772' with '772'."""
+    def expand(pages: str) -> set[int]:
+        parts = re.split(r"\s*[-–]\s*", pages.strip())
+        try:
+            numbers = [int(p) for p in parts if p]
+        except ValueError:
+            return set()
+        if len(numbers) == 2:
+            first, last = numbers
+            if last < first:  # "774-5" abbreviates 775
+                digits = len(str(last))
+                last = int(str(first)[: -digits] + str(last))
+            return set(range(first, last + 1))
+        return set(numbers)
+
+    claimed_pages, locator_pages = expand(claimed), expand(locator)
+    return bool(claimed_pages) and claimed_pages <= locator_pages
+
+
+def _trim_left(text: str) -> str:
+    # Start the context at a word boundary.
+    cut = text.find(" ")
+    return text[cut + 1:] if 0 <= cut < 25 and len(text) >= CONTEXT_CHARS - 5 else text
+
+
+def _trim_right(text: str) -> str:
+    cut = text.rfind(" ")
+    return text[:cut] if cut > len(text) - 25 and len(text) >= CONTEXT_CHARS - 5 else text
+

@@ -1,0 +1,247 @@
+"""Load a YAML file safely, keeping the position of every key and value.
+
+PyYAML composes the node graph (no object construction beyond plain scalars);
+we convert it ourselves so that duplicate keys, alias bombs and foreign tags
+become located diagnostics instead of silent data loss or a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import errorcodes as codes
+from .diagnostics import Diagnostic, Location
+
+try:  # The C parser is several times faster; fall back when libyaml is absent.
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+# Aliases may legitimately share a tag list; they may not multiply the document.
+ALIAS_EXPANSION_FACTOR = 4
+ALIAS_EXPANSION_SLACK = 10_000
+
+Path_ = tuple[Hashable, ...]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    path: Path
+    data: Any
+    # Position of the value at each path, and of the key that names it.
+    value_marks: dict[Path_, tuple[int, int]]
+    key_marks: dict[Path_, tuple[int, int]]
+    lines: tuple[str, ...]
+    # Problems that did not stop the conversion (duplicate keys).
+    problems: tuple[Diagnostic, ...] = ()
+
+    def location(self, at: Path_, *, key: bool = False) -> Location:
+        """The nearest known position for ``at``, walking up to its parents."""
+        marks = self.key_marks if key else self.value_marks
+        probe = tuple(at)
+        while probe:
+            if probe in marks:
+                line, col = marks[probe]
+                return Location(self.path, line, col)
+            if not key and probe in self.key_marks:
+                line, col = self.key_marks[probe]
+                return Location(self.path, line, col)
+            probe = probe[:-1]
+        line, col = self.value_marks.get((), (1, 1))
+        return Location(self.path, line, col)
+
+
+class YamlProblem(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def read_text(path: Path, display: Path) -> str:
+    """Read a UTF-8 file (a BOM is allowed), or raise a located problem."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise YamlProblem(
+                Diagnostic.make(
+                    codes.YAML_TOO_LARGE,
+                    Location(display),
+                    f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                    hint="split the cards over several files",
+                )
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlProblem(
+            Diagnostic.make(codes.SOURCE_UNREADABLE, Location(display), f"cannot read file: {exc.strerror}")
+        ) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise YamlProblem(
+            Diagnostic.make(
+                codes.YAML_ENCODING,
+                Location(display, line, col),
+                f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                hint="save the file as UTF-8",
+            )
+        ) from exc
+
+
+def load_yaml(path: Path, display: Path | None = None) -> YamlDocument:
+    display = display or path
+    text = read_text(path, display)
+    return parse_yaml(text, display)
+
+
+def parse_yaml(text: str, display: Path) -> YamlDocument:
+    lines = tuple(text.splitlines())
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        hint = None
+        if 0 < line <= len(lines) and "\t" in lines[line - 1]:
+            hint = "YAML does not allow tabs for indentation; use spaces"
+        raise YamlProblem(
+            Diagnostic.make(codes.YAML_SYNTAX, Location(display, line, col), message, hint=hint)
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise YamlProblem(Diagnostic.make(codes.YAML_SYNTAX, Location(display), str(exc))) from exc
+    if node is None:
+        return YamlDocument(display, None, {(): (1, 1)}, {}, lines)
+    converter = _Converter(display, _count_nodes(node))
+    data = converter.convert(node, ())
+    return YamlDocument(
+        display, data, converter.value_marks, converter.key_marks, lines, tuple(converter.problems)
+    )
+
+
+def _count_nodes(root: yaml.Node) -> int:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return len(seen)
+
+
+class _Converter:
+    def __init__(self, path: Path, distinct_nodes: int):
+        self.path = path
+        self.value_marks: dict[Path_, tuple[int, int]] = {}
+        self.key_marks: dict[Path_, tuple[int, int]] = {}
+        self.budget = distinct_nodes * ALIAS_EXPANSION_FACTOR + ALIAS_EXPANSION_SLACK
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.problems: list[Diagnostic] = []
+
+    def _where(self, node: yaml.Node) -> Location:
+        mark = node.start_mark
+        return Location(self.path, mark.line + 1, mark.column + 1)
+
+    def convert(self, node: yaml.Node, at: Path_) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise YamlProblem(
+                Diagnostic.make(
+                    codes.YAML_ALIAS_BOMB,
+                    self._where(node),
+                    "YAML aliases expand this document far beyond its written size",
+                    hint="remove the anchors (&name) and aliases (*name)",
+                )
+            )
+        mark = node.start_mark
+        self.value_marks[at] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(child, at + (index,)) for index, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, at)
+        raise YamlProblem(Diagnostic.make(codes.YAML_SYNTAX, self._where(node), "unsupported YAML node"))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value
+        if node.tag not in _PLAIN_TAGS:
+            raise YamlProblem(
+                Diagnostic.make(
+                    codes.INVALID_VALUE,
+                    self._where(node),
+                    f"YAML tag {node.tag!r} is not allowed",
+                    hint="card files hold plain strings, numbers, dates, lists and mappings",
+                )
+            )
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise YamlProblem(
+                Diagnostic.make(codes.INVALID_VALUE, self._where(node), f"invalid value {node.value!r}: {exc}")
+            ) from exc
+
+    def _mapping(self, node: yaml.MappingNode, at: Path_) -> dict[Any, Any]:
+        if node.tag not in ("tag:yaml.org,2002:map",):
+            raise YamlProblem(
+                Diagnostic.make(codes.INVALID_VALUE, self._where(node), f"YAML tag {node.tag!r} is not allowed")
+            )
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlProblem(
+                    Diagnostic.make(
+                        codes.INVALID_VALUE,
+                        self._where(key_node),
+                        "merge keys (<<) are not supported in card files",
+                    )
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlProblem(
+                    Diagnostic.make(codes.WRONG_TYPE, self._where(key_node), "a mapping key must be a plain word")
+                )
+            key = self._scalar(key_node)
+            if not isinstance(key, Hashable):  # pragma: no cover - scalars are hashable
+                key = str(key)
+            if key in result:
+                first = self.key_marks.get(at + (key,), (0, 0))
+                self.problems.append(
+                    Diagnostic.make(
+                        codes.YAML_DUPLICATE_KEY,
+                        self._where(key_node),
+                        f"duplicate key {key!r} (first defined on line {first[0]})",
+                        hint="remove one of them",
+                    )
+                )
+                continue
+            kmark = key_node.start_mark
+            self.key_marks[at + (key,)] = (kmark.line + 1, kmark.column + 1)
+            result[key] = self.convert(value_node, at + (key,))
+        return result
