@@ -81,9 +81,7 @@ class ParsedCloze:
 MAX_NUMBER_DIGITS = 4
 _HEADER = re.compile(r"c([0-9]+)::")
 # Something meant as a header but not written as one: "C1::", "c1:", "cx::", "c::".
-_LOOSE# A note has at most a few dozen cards; the cap also keeps int() away from huge digit strings.
-MAX_NUMBER_DIGITS = 4
-_HEADER = re.compile(r"\s*[cC][^:{}\s]{0,12}\s*:{1,2}")
+_LOOSE_HEADER = re.compile(r"\s*[cC][^:{}\s]{0,12}\s*:{1,2}")
 
 
 @dataclass
