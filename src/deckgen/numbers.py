@@ -203,7 +203,12 @@ _MAX_DIGITS = 60
 
 def _scan_digits(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
     found: list[Quantity] = []
-    for m in _DIGITS.finditer(text):
+    pos = 0
+    while True:
+        m = _DIGITS.search(text, pos)
+        if m is None:
+            return found
+        pos = m.end()
         start = m.start()
         if m.group("vfonly"):
             value = _VULGAR[m.group("vfonly")]
@@ -218,6 +223,7 @@ def _scan_digits(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
             if tail and not m.group("frac") and not m.group("vf"):
                 found.extend(_slash_numbers(text, start, tail.end()))
                 taken.append((start, tail.end()))
+                pos = tail.end()
                 continue
             end = m.end()
             frac = m.group("frac")
@@ -247,7 +253,7 @@ def _scan_digits(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
                 q_end = end
         found.append(Quantity(_to_decimal(value), text[start:q_end], start, q_end, unit or q_unit))
         taken.append((start, q_end))
-    return found
+        pos = max(pos, q_end)
 
 
 def _slash_numbers(text: str, start: int, end: int) -> list[Quantity]:
@@ -520,6 +526,8 @@ def _run_end(text: str, tokens: list[re.Match[str]], i: int) -> int:
                 continue
             if j > i:
                 j += 1
+                if nxt in _SCALES:
+                    continue  # "two and a half million"
                 break
             break
         if kind == "denom" and j > i:
