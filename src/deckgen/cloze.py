@@ -154,7 +154,9 @@ def parse_cloze(text: str) -> ParsedCloze:
             UNBALANCED, f"deletion {frame.header!r} is never closed with '}}}}'", frame.start, n))
     deletions.sort(key=lambda d: (d.start, d.end))
     if deletions:
-        problems.extend(_numbering(deletions))
+        # Broken markup hides deletions, so their numbering cannot be judged yet.
+        if not any(p.code in (UNBALANCED, BAD_NUMBER) for p in problems):
+            problems.extend(_numbering(deletions))
     elif not problems:
         problems.append(ClozeProblem(
             NONE, "no cloze deletion: mark the answer as {{c1::answer}}", 0, n))
