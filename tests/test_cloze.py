@@ -231,3 +231,65 @@ def test_filled_is_text_with_markup_removed(case: tuple[str, str, list[tuple[int
     assert parsed.numbers() == tuple(sorted({n for n, _, _ in deletions}))
     markup_free = re.sub(r"\{\{c\d+::(.*?)(?:::.*?)?\}\}", r"\1", text, flags=re.S)
     assert parsed.filled() == markup_free
+
+
+# -- Anki as the oracle ------------------------------------------------------------------
+
+WORDS = st.text(st.sampled_from("abcdefghij XYZ0123456789,."), min_size=1, max_size=12).filter(lambda s: s.strip())
+
+
+@pytest.fixture(scope="module")
+def anki_cloze(tmp_path_factory: pytest.TempPathFactory):
+    collection = pytest.importorskip("anki.collection")
+    col = collection.Collection(str(tmp_path_factory.mktemp("anki") / "collection.anki2"))
+    model = col.models.by_name("Cloze")
+
+    def render(text: str) -> tuple[list[int], str | None]:
+        note = col.new_note(model)
+        note["Text"] = text
+        numbers = sorted(note.cloze_numbers_in_fields())
+        if not numbers:
+            return [], None
+        card = note.ephemeral_card(ord=numbers[0] - 1)
+        html = card.answer()
+        body = re.sub(r"<style.*?</style>|<[^>]+>", "", html, flags=re.S)
+        return numbers, " ".join(body.split())
+
+    yield render
+    col.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{{c1::x}}", "{{c1::Stalin::who}} met {{c2::Roosevelt}} in {{c1::Tehran}}", "{{{c1::x}}}",
+     "{{c1::a::b::c}}", "{{c2::x}} {{c1::y}}", "a {set} of {{c1::x}} and } {"],
+)
+def test_numbers_and_filled_agree_with_anki(anki_cloze, text: str) -> None:
+    numbers, answer = anki_cloze(text)
+    parsed = parse_cloze(text)
+    assert list(parsed.numbers()) == numbers
+    assert " ".join(parsed.filled().split()) == answer
+
+
+@pytest.mark.parametrize("text", ["{{C1::x}}", "{{c0::x}}", "{{c1:x}}", "{{ c1::x}}", "{{c1::x}", "{{cx::x}}"])
+def test_markup_we_reject_as_malformed_is_no_deletion_to_anki(anki_cloze, text: str) -> None:
+    assert anki_cloze(text) == ([], None)
+    assert parse_cloze(text).deletions == ()
+
+
+def test_policy_stricter_than_anki(anki_cloze) -> None:
+    # Anki reads c01 as c1 and accepts nesting; deckgen asks for c1 and one fact per card.
+    assert anki_cloze("{{c01::x}}")[0] == [1]
+    assert codes("{{c01::x}}") == ["cloze-bad-number"]
+    assert anki_cloze("{{c1::a {{c2::b}} c}}")[0] == [1, 2]
+    assert parse_cloze("{{c1::a {{c2::b}} c}}").numbers() == (1, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(WORDS, WORDS, st.integers(min_value=1, max_value=4)), min_size=1, max_size=4), WORDS)
+def test_generated_clozes_agree_with_anki(anki_cloze, parts: list[tuple[str, str, int]], tail: str) -> None:
+    text = "".join(f"{before} {{{{c{n}::{answer}}}}}" for before, answer, n in parts) + tail
+    numbers, answer = anki_cloze(text)
+    parsed = parse_cloze(text)
+    assert list(parsed.numbers()) == numbers
+    assert " ".join(parsed.filled().split()) == answer
