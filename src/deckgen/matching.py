@@ -1,0 +1,389 @@
+"""Finding card spans in source texts.
+
+Plain spans are found by one Aho–Corasick pass per source over the normalised
+text; spans with elisions ("...") or editorial [insertions] are matched segment by
+segment; fuzzy search runs only for spans that were not found, to point at the
+passage the author probably meant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import ahocorasick_rs
+from rapidfuzz import fuzz
+
+from .sourcetext import ELLIPSIS, Footnote, SourceText, normalize, normalize_with_offsets
+
+__all__ = ["Match", "NearMiss", "Corpus", "MAX_ELISION_GAP", "MAX_BRACKET_GAP"]
+
+MAX_ELISION_GAP = 400  # normalised characters an elision may stand for
+MAX_BRACKET_GAP = 40  # normalised characters an editorial [insertion] may replace
+DIFF_CONTEXT = 3  # unchanged words shown on each side of a change
+
+
+@dataclass(frozen=True)
+class Match:
+    source_id: str
+    start: int  # normalised offsets
+    end: int
+    raw_start: int
+    raw_end: int
+    line: int  # 1-based, in the raw file
+    col: int
+    passage: str  # the original text of the matched span
+    footnotes: tuple[Footnote, ...]
+    markers: tuple[str, ...] = ()  # note numbers cited in or right after the span, defined in the file or not
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    source_id: str
+    line: int
+    col: int
+    passage: str  # original text of the closest passage
+    score: float  # 0–100 similarity of the normalised texts
+    diff: str  # word-level diff: "[-source words-] {+card words+}"
+
+
+# -- span structure -----------------------------------------------------------------------
+
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A normalised span as literal segments with the gaps allowed between them."""
+
+    segments: tuple[str, ...]
+    gaps: tuple[int, ...]  # max gap before segments[1:], in normalised characters
+
+    @property
+    def structured(self) -> bool:
+        return len(self.segments) > 1
+
+
+def _parse(norm: str) -> _Pattern:
+    segments: list[str] = []
+    gaps: list[int] = []
+    pending_gap = 0
+    for i, part in enumerate(norm.split(ELLIPSIS)):
+        if i:
+            pending_gap = max(pending_gap, MAX_ELISION_GAP)
+        pos = 0
+        buf = ""
+        for m in _BRACKET.finditer(part):
+            inner = m.group(1)
+            before = part[m.start() - 1] if m.start() > 0 else " "
+            after = part[m.end()] if m.end() < len(part) else " "
+            if len(inner) <= 2 and inner.isalpha() and (before.isalnum() or after.isalnum()):
+                # "[w]ould": a letter whose case was changed, part of the word.
+                buf += part[pos:m.start()] + inner
+            else:
+                buf += part[pos:m.start()]
+                if buf.strip():
+                    if segments:
+                        gaps.append(pending_gap)
+                    segments.append(buf.strip())
+                    pending_gap = 0
+                buf = ""
+                pending_gap = max(pending_gap, MAX_BRACKET_GAP)
+            pos = m.end()
+        buf += part[pos:]
+        if buf.strip():
+            if segments:
+                gaps.append(pending_gap)
+            segments.append(buf.strip())
+            pending_gap = 0
+    return _Pattern(tuple(segments), tuple(gaps))
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """A match must not begin or end inside a word: "2,600" is not in "12,600"."""
+    if start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        return False
+    if end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        return False
+    return True
+
+
+def _occurrences(text: str, segment: str, start: int = 0, stop: int | None = None):
+    stop = len(text) if stop is None else stop
+    i = text.find(segment, start, stop)
+    while i >= 0:
+        if _bounded(text, i, i + len(segment)):
+            yield i
+        i = text.find(segment, i + 1, stop)
+
+
+def _find_structured(text: str, pattern: _Pattern) -> tuple[int, int] | None:
+    """Segments in order, each within its gap of the previous one."""
+    first, rest = pattern.segments[0], pattern.segments[1:]
+    for s0 in _occurrences(text, first):
+        end = s0 + len(first)
+        for segment, gap in zip(rest, pattern.gaps):
+            # The earliest next occurrence leaves the most room for the following ones.
+            nxt = next(_occurrences(text, segment, end, min(len(text), end + gap + 1 + len(segment))), None)
+            if nxt is None:
+                break
+            end = nxt + len(segment)
+        else:
+            return s0, end
+    return None
+
+
+# -- the corpus -----------------------------------------------------------------------------
+
+
+class Corpus:
+    def __init__(self, sources: Mapping[str, SourceText]):
+        self.sources = dict(sources)
+        # normalised span -> source id -> normalised (start, end) of every occurrence
+        self._found: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        self._norm: dict[str, str] = {}
+
+    # -- exact ---------------------------------------------------------------------------
+
+    def normalized(self, span: str) -> str:
+        norm = self._norm.get(span)
+        if norm is None:
+            norm = self._norm[span] = normalize(span)
+        return norm
+
+    def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
+        """Every occurrence of every span in every source.
+
+        The normalised spans go into one Aho–Corasick automaton, run once over each
+        source; spans with elisions or [insertions] that do not occur literally are
+        then matched segment by segment. Results are remembered for `find`.
+        """
+        spans = list(dict.fromkeys(spans))
+        pending = sorted({n for n in map(self.normalized, spans) if n and n not in self._found})
+        if pending:
+            for norm in pending:
+                self._found[norm] = {sid: [] for sid in self.sources}
+            automaton = ahocorasick_rs.AhoCorasick(pending, matchkind=ahocorasick_rs.MatchKind.Standard)
+            for sid, source in self.sources.items():
+                text = source.text
+                for index, start, end in automaton.find_matches_as_indexes(text, overlapping=True):
+                    if _bounded(text, start, end):
+                        self._found[pending[index]][sid].append((start, end))
+            for norm in pending:
+                pattern = _parse(norm)
+                if not pattern.structured:
+                    continue
+                for sid, source in self.sources.items():
+                    if not self._found[norm][sid]:
+                        hit = _find_structured(source.text, pattern)
+                        if hit is not None:
+                            self._found[norm][sid].append(hit)
+        out: dict[str, list[Match]] = {}
+        for span in spans:
+            norm = self.normalized(span)
+            matches = []
+            for sid, hits in self._found.get(norm, {}).items():
+                matches.extend(self._match(sid, s, e) for s, e in sorted(set(hits)))
+            out[span] = matches
+        return out
+
+    def _hits(self, norm: str, source_id: str) -> list[tuple[int, int]]:
+        found = self._found.setdefault(norm, {})
+        hits = found.get(source_id)
+        if hits is None:
+            text = self.sources[source_id].text
+            hits = [(i, i + len(norm)) for i in _occurrences(text, norm)]
+            if not hits:
+                pattern = _parse(norm)
+                if pattern.structured:
+                    hit = _find_structured(text, pattern)
+                    if hit is not None:
+                        hits = [hit]
+            found[source_id] = hits
+        return hits
+
+    def find(self, span: str, source_id: str) -> Match | None:
+        """The first occurrence of a span in a source: exact up to typography, or with
+        its elided segments in order and close together."""
+        if source_id not in self.sources:
+            return None
+        norm = self.normalized(span)
+        if not norm:
+            return None
+        hits = self._hits(norm, source_id)
+        if not hits:
+            return None
+        s, e = min(hits)
+        return self._match(source_id, s, e)
+
+    def find_anywhere(self, span: str) -> list[Match]:
+        """The first occurrence in each source that has the span."""
+        return [m for sid in self.sources if (m := self.find(span, sid)) is not None]
+
+    def _match(self, source_id: str, start: int, end: int) -> Match:
+        st = self.sources[source_id]
+        raw_start, raw_end = st.raw_span(start, end)
+        line, col = st.line_col(raw_start)
+        return Match(
+            source_id=source_id,
+            start=start,
+            end=end,
+            raw_start=raw_start,
+            raw_end=raw_end,
+            line=line,
+            col=col,
+            passage=st.passage(start, end),
+            footnotes=st.footnotes_for(start, end),
+            markers=st.references_for(start, end),
+        )
+
+    # -- near misses -----------------------------------------------------------------------
+
+    def nearest(self, span: str, source_id: str, *, min_score: float = 50.0) -> NearMiss | None:
+        """The passage of a source closest to a span that was not found, with a word
+        diff against it; None when nothing is reasonably close.
+
+        For an elided quotation the first segment that cannot be found is compared,
+        since that is where the quotation departs from the source.
+        """
+        st = self.sources.get(source_id)
+        if st is None or not st.text:
+            return None
+        norm_text, starts, ends = normalize_with_offsets(span)
+        if not norm_text:
+            return None
+        pattern = _parse(norm_text)
+        query = norm_text
+        if pattern.structured:
+            for segment in pattern.segments:
+                if next(_occurrences(st.text, segment), None) is None:
+                    query = segment
+                    break
+            else:
+                query = " ".join(pattern.segments)
+        if query in norm_text:
+            q0 = norm_text.index(query)
+            q_starts, q_ends = starts[q0:q0 + len(query)], ends[q0:q0 + len(query)]
+        else:
+            q_starts = q_ends = ()
+        window = _best_window(query, st.text)
+        if window is None:
+            return None
+        ws, we = window
+        ws, we = _refine(query, st.text, ws, we)
+        score = fuzz.ratio(query, st.text[ws:we])
+        if score < min_score:
+            return None
+        raw_start, _ = st.raw_span(ws, we)
+        line, col = st.line_col(raw_start)
+        diff = _word_diff(st, ws, we, query, span, q_starts, q_ends)
+        return NearMiss(source_id, line, col, st.passage(ws, we), round(score, 1), diff)
+
+
+# -- fuzzy helpers ---------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\s…]+|…")
+
+
+def _best_window(query: str, text: str) -> tuple[int, int] | None:
+    """Where in text the query fits best (rapidfuzz alignment over the normalised text)."""
+    if len(query) >= len(text):
+        return 0, len(text)
+    # Long texts are searched in overlapping blocks to keep each alignment cheap.
+    block = max(200_000, 4 * len(query))
+    best = None
+    pos = 0
+    while True:
+        chunk = text[pos:pos + block + len(query)]
+        al = fuzz.partial_ratio_alignment(query, chunk)
+        if al is not None and (best is None or al.score > best[0]):
+            best = (al.score, pos + al.dest_start, pos + al.dest_end)
+        if pos + block + len(query) >= len(text):
+            break
+        pos += block
+    if best is None or best[0] <= 0:
+        return None
+    return best[1], best[2]
+
+
+def _tokens(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    return [m.span() for m in _TOKEN.finditer(text, start, len(text) if end is None else end)]
+
+
+def _refine(query: str, text: str, ws: int, we: int) -> tuple[int, int]:
+    """Widen the aligned window to whole words, then trim it to the words that
+    correspond to the query, keeping changed words at its edges."""
+    slack = max(20, len(query) // 4)
+    a = max(0, ws - slack)
+    b = min(len(text), we + slack)
+    while a > 0 and text[a - 1] != " ":
+        a -= 1
+    while b < len(text) and text[b] != " ":
+        b += 1
+    w_tokens = _tokens(text, a, b)
+    q_words = query.split()
+    w_words = [text[s:e] for s, e in w_tokens]
+    if not w_tokens or not q_words:
+        return ws, we
+    sm = SequenceMatcher(None, w_words, q_words, autojunk=False)
+    blocks = [blk for blk in sm.get_matching_blocks() if blk.size]
+    if not blocks:
+        return w_tokens[0][0], w_tokens[-1][1]
+    first, last = blocks[0], blocks[-1]
+    # Query words before the first agreement, or after the last, stand for as many
+    # source words on that side (a changed first or last word).
+    i0 = max(0, first.a - first.b)
+    i1 = min(len(w_tokens), last.a + last.size + (len(q_words) - last.b - last.size))
+    return w_tokens[i0][0], w_tokens[i1 - 1][1]
+
+
+def _word_diff(st: SourceText, ws: int, we: int, query: str, span: str,
+               q_starts: tuple[int, ...], q_ends: tuple[int, ...]) -> str:
+    """A word diff of the source window against the card text, source words shown as
+    in the source and card words as the card wrote them: "... signed [-June-] {+July+} ..."."""
+    text = st.text
+    w_tokens = _tokens(text, ws, we)
+    q_tokens = _tokens(query)
+    w_words = [text[s:e] for s, e in w_tokens]
+    q_words = [query[s:e] for s, e in q_tokens]
+
+    def src(i: int, j: int) -> str:
+        if i >= j:
+            return ""
+        return st.passage(w_tokens[i][0], w_tokens[j - 1][1])
+
+    def card(i: int, j: int) -> str:
+        if i >= j:
+            return ""
+        if q_starts:
+            return " ".join(span[q_starts[q_tokens[i][0]]:q_ends[q_tokens[j - 1][1] - 1]].split())
+        return " ".join(q_words[i:j])
+
+    ops = SequenceMatcher(None, w_words, q_words, autojunk=False).get_opcodes()
+    if all(op[0] == "equal" for op in ops):
+        return ""
+    parts: list[str] = []
+    c = DIFF_CONTEXT
+    for k, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag != "equal":
+            if i2 > i1:
+                parts.append(f"[-{src(i1, i2)}-]")
+            if j2 > j1:
+                parts.append(f"{{+{card(j1, j2)}+}}")
+            continue
+        n = i2 - i1
+        before, after = k > 0, k < len(ops) - 1  # a change before / after this run
+        if before and after and n <= 2 * c:
+            parts.append(src(i1, i2))
+            continue
+        if before:
+            parts.append(src(i1, i1 + min(n, c)))
+        if n > (2 * c if before and after else c):
+            parts.append("...")
+        if after:
+            parts.append(src(i2 - min(n, c), i2))
+    if ops and ops[0][0] != "equal" and ops[0][1] > 0:
+        parts.insert(0, "...")
+    return " ".join(p for p in parts if p)

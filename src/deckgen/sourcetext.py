@@ -1,0 +1,847 @@
+"""Source texts made searchable without losing the way back to the original.
+
+A source is stored exactly as received. `load_source_text` builds one normalised
+string from it (typography, footnote apparatus and markup removed, case-folded)
+together with the raw offset of every normalised character, so that any match
+in the normalised text can be reported at its original `path:line:col` and shown
+as the author wrote it. `normalize` applies the very same character-level rules
+to card text, so a card span compares directly with `SourceText.text`.
+
+Every transformation is a pass over a `_Buf` (text plus, per character, the raw
+range it came from). A pass rebuilds the buffer from slices and replacement
+pieces in one linear sweep, so loading stays linear in the size of the source.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from types import MappingProxyType
+
+import ftfy
+
+__all__ = [
+    "Footnote",
+    "Locator",
+    "SourceText",
+    "load_source_text",
+    "read_source_text",
+    "normalize",
+    "normalize_with_offsets",
+    "ELLIPSIS",
+    "DASH",
+]
+
+ELLIPSIS = "…"  # the one form every ellipsis takes in normalised text
+DASH = "-"  # the one form every dash and hyphen takes, with no space around it
+
+# ftfy repairs mojibake and encoding damage only; quotes, line breaks and Unicode
+# normalisation are handled by the passes below so that their offsets are tracked.
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_line_breaks=False,
+    normalization=None,
+    explain=False,
+)
+
+SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_SUPER_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
+
+# Page furniture: whole lines that belong to the page, not to the text.
+DEFAULT_FURNITURE = re.compile(r"(?:Выбрать главу|Choose chapter)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Footnote:
+    number: str  # "24"
+    text: str  # the citation, whitespace collapsed: "Albert Resis, ed., *Molotov Remembers...*, 28."
+    line: int  # 1-based line of the footnote in the raw file
+
+
+@dataclass(frozen=True)
+class Locator:
+    pages: str  # "774-5", as written (white space collapsed)
+    start: int  # normalised offset where the locator stood
+
+
+# --------------------------------------------------------------------------------------
+# Offset-tracking buffer
+# --------------------------------------------------------------------------------------
+
+# A piece of a rebuilt buffer: (replacement, a, b) where [a, b) is the range of the
+# current text it stands for. replacement None copies text[a:b] unchanged. A
+# replacement of the same length as its range maps character by character; any
+# other replacement maps every one of its characters to the whole range.
+Piece = tuple[str | None, int, int]
+Repl = "str | list[Piece] | tuple[int, int, list[Piece]] | None"
+
+
+class _Buf:
+    __slots__ = ("text", "starts", "ends")
+
+    def __init__(self, text: str, starts: array, ends: array):
+        self.text = text
+        self.starts = starts
+        self.ends = ends
+
+    @classmethod
+    def identity(cls, text: str) -> _Buf:
+        n = len(text)
+        return cls(text, array("q", range(n)), array("q", range(1, n + 1)))
+
+    def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
+        """Replace the ranges [a, b) (sorted, disjoint) by their pieces; keep the rest."""
+        text, st, en = self.text, self.starts, self.ends
+        out: list[str] = []
+        ns = array("q")
+        ne = array("q")
+        pos = 0
+        for a, b, pieces in edits:
+            if a > pos:
+                out.append(text[pos:a])
+                ns.extend(st[pos:a])
+                ne.extend(en[pos:a])
+            for rep, pa, pb in pieces:
+                if rep is None:
+                    out.append(text[pa:pb])
+                    ns.extend(st[pa:pb])
+                    ne.extend(en[pa:pb])
+                elif rep:
+                    out.append(rep)
+                    n = len(rep)
+                    if n == pb - pa:
+                        ns.extend(st[pa:pb])
+                        ne.extend(en[pa:pb])
+                    else:
+                        ns.extend([st[pa]] * n)
+                        ne.extend([en[pb - 1]] * n)
+            pos = b
+        if pos < len(text):
+            out.append(text[pos:])
+            ns.extend(st[pos:])
+            ne.extend(en[pos:])
+        return _Buf("".join(out), ns, ne)
+
+    def sub(self, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], Repl]) -> _Buf:
+        """Like re.sub, but offsets follow.
+
+        repl returns None to keep the match; a string standing for the whole match;
+        pieces replacing the whole match (text they do not cover is dropped); or
+        (a, b, pieces) to replace another range, e.g. the match with the white space
+        around it. Ranges are clipped so that they never overlap.
+        """
+        text = self.text
+        edits = []
+        last = 0
+        for m in pattern.finditer(text):
+            r = repl(m)
+            if r is None:
+                continue
+            a, b = m.span()
+            if isinstance(r, str):
+                if r == text[a:b]:
+                    continue
+                pieces: list[Piece] = [(r, a, b)] if a < b else []
+            elif isinstance(r, tuple):
+                a, b, pieces = r
+            else:
+                pieces = r
+            if a < last:
+                a = last
+                pieces = [p for p in pieces if p[1] >= a]
+            edits.append((a, b, pieces))
+            last = b
+        return self.rebuild(edits) if edits else self
+
+    def translate(self, table: Mapping[int, str]) -> _Buf:
+        """A one-to-one character mapping: offsets are unchanged."""
+        t = self.text.translate(table)
+        if t == self.text:
+            return self
+        return _Buf(t, self.starts, self.ends)
+
+    def strip(self) -> _Buf:
+        text = self.text
+        a = len(text) - len(text.lstrip(" "))
+        b = len(text.rstrip(" "))
+        if a == 0 and b == len(text):
+            return self
+        if b <= a:
+            return _Buf("", array("q"), array("q"))
+        return _Buf(text[a:b], self.starts[a:b], self.ends[a:b])
+
+
+def _aligned_pieces(old: str, new: str, base: int = 0) -> list[Piece]:
+    """Pieces turning old into new, aligned character by character where they agree.
+
+    Used where a library (ftfy, NFC) rewrites text without saying what moved where.
+    """
+    if not old:
+        return []
+    n, m = len(old), len(new)
+    p = 0
+    limit = min(n, m)
+    while p < limit and old[p] == new[p]:
+        p += 1
+    s = 0
+    while s < limit - p and old[n - 1 - s] == new[m - 1 - s]:
+        s += 1
+    ops: list[tuple[str, int, int, int, int]] = []
+    if p:
+        ops.append(("equal", 0, p, 0, p))
+    om, nm = old[p:n - s], new[p:m - s]
+    if len(om) * len(nm) > 4_000_000:
+        ops.append(("replace", p, n - s, p, m - s))
+    elif om or nm:
+        for tag, i1, i2, j1, j2 in SequenceMatcher(None, om, nm, autojunk=False).get_opcodes():
+            ops.append((tag, p + i1, p + i2, p + j1, p + j2))
+    if s:
+        ops.append(("equal", n - s, n, m - s, m))
+
+    pieces: list[Piece] = []
+    pending = ""  # inserted text still looking for a character of old to attach to
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "insert":
+            if pieces:
+                rep, a, b = pieces.pop()
+                if rep is None:
+                    if b - a > 1:
+                        pieces.append((None, a, b - 1))
+                    pieces.append((old[b - 1 - base] + new[j1:j2], b - 1, b))
+                else:
+                    pieces.append((rep + new[j1:j2], a, b))
+            else:
+                pending += new[j1:j2]
+            continue
+        if tag == "delete":
+            continue
+        a, b = base + i1, base + i2
+        if tag == "equal":
+            if pending:
+                pieces.append((pending + old[i1], a, a + 1))
+                pending = ""
+                if b > a + 1:
+                    pieces.append((None, a + 1, b))
+            else:
+                pieces.append((None, a, b))
+        else:
+            pieces.append((pending + new[j1:j2], a, b))
+            pending = ""
+    if pending:
+        pieces.append((pending, base, base + 1) if not pieces else (pending, base + n - 1, base + n))
+    return pieces
+
+
+# --------------------------------------------------------------------------------------
+# Character-level normalisation, shared by sources and card text
+# --------------------------------------------------------------------------------------
+
+_QUOTES = str.maketrans({
+    **{c: "'" for c in "‘’‚‛′‵‹›ʼ＇"},
+    **{c: '"' for c in "“”„‟″‶«»＂〝〞"},
+})
+
+# Patterns start with a distinctive character where possible: the scan over a long
+# text is then fast, and surrounding white space is taken in by the callbacks.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]+")
+# Markdown block markers at the start of a line: headings and block quotes.
+_LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
+# In-text note markers: superscript digits, markdown footnote references.
+_MARKER = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\^([^\]\s]{1,20})\]")
+# A page locator closing a passage: "(772)", "(774-5)", "(pp. 12, 14-16)".
+_LOCATOR = re.compile(
+    r"\((?:pp?\.?[ \t]*)?"
+    r"(\d{1,4}(?:[ \t]*[-‐‑‒–—][ \t]*\d{1,4})?(?:[ \t]*,[ \t]*\d{1,4}(?:[ \t]*[-‐‑‒–—][ \t]*\d{1,4})?)*)"
+    r"\)"
+)
+_YEAR = re.compile(r"(?:1[5-9]|20)\d\d")
+# Endnote numbers glued to sentence punctuation or a closing quote: "concealed.176".
+_ENDNOTE = re.compile(r"[.!?;:)\]\"'…](\d{1,3})(?!\S)")
+_ELLIPSIS = re.compile(r"\[[ \t\u00a0]*(?:…|\.(?:[ \u00a0]?\.){2,})[ \t\u00a0]*\]|…|\.(?:[ \u00a0]?\.){2,}")
+_DASH = re.compile("[\\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d]+")
+_ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
+_ASTERISK = re.compile(r"\*+")
+_UNDERSCORE = re.compile(r"_+")
+_SPACE = re.compile(r"\s{2,}|[^\S ]")
+_NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
+_CASE_CHUNK = re.compile(r"[A-Z]+|[^\x00-\x7f]+")
+# Characters that never take part in mojibake: printable ASCII and common typography.
+# Text made only of these is left to the other passes without calling ftfy.
+_DIRTY = re.compile("[^\t\n\r\x20-\x7e\u00a0“”‘’‚„–—…•«»‹›¹²³⁰⁴-⁹]+")
+
+
+class _Record:
+    """What the first pass over a source removes but must remember (raw offsets)."""
+
+    def __init__(self) -> None:
+        self.markers: list[tuple[int, str]] = []
+        self.locators: list[tuple[int, str]] = []
+
+
+def _ftfy_regions(text: str) -> list[tuple[int, int]]:
+    """The stretches of text worth showing to ftfy: runs of words holding a character
+    that can take part in mojibake."""
+    regions: list[tuple[int, int]] = []
+    n = len(text)
+    for m in _DIRTY.finditer(text):
+        a, b = m.span()
+        if regions and a < regions[-1][1]:
+            continue
+        while a > 0 and not text[a - 1].isspace():
+            a -= 1
+        while b < n and not text[b].isspace():
+            b += 1
+        if regions and not text[regions[-1][1]:a].strip():
+            regions[-1] = (regions[-1][0], b)
+        else:
+            regions.append((a, b))
+    return regions
+
+
+def _ftfy_edits(text: str, base: int = 0) -> tuple[str, list[tuple[int, int, list[Piece]]]]:
+    """ftfy's repair of text, as the fixed text and the edits producing it."""
+    edits = []
+    out = []
+    pos = 0
+    for a, b in _ftfy_regions(text):
+        old = text[a:b]
+        new = ftfy.fix_text(old, _FTFY)
+        if new != old:
+            out.append(text[pos:a])
+            out.append(new)
+            pos = b
+            edits.append((base + a, base + b, _aligned_pieces(old, new, base + a)))
+    if not edits:
+        return text, []
+    out.append(text[pos:])
+    return "".join(out), edits
+
+
+def _ftfy_pass(buf: _Buf) -> _Buf:
+    _, edits = _ftfy_edits(buf.text)
+    return buf.rebuild(edits) if edits else buf
+
+
+def _is_upper_follow(text: str, end: int) -> bool:
+    """After a candidate endnote: end of text, end of line, or a capitalised word."""
+    i = end
+    n = len(text)
+    while i < n and text[i].isspace():
+        if text[i] == "\n":
+            return True
+        i += 1
+    return i == n or text[i].isupper()
+
+
+def _endnote_candidates(text: str) -> list[tuple[int, int, bool]]:
+    """(start, value, digit_before) for each glued number that could be an endnote."""
+    out = []
+    for m in _ENDNOTE.finditer(text):
+        a = m.start(1)
+        if not _is_upper_follow(text, m.end()):
+            continue
+        digit_before = text[a - 1] == "." and a >= 2 and text[a - 2].isdigit()
+        out.append((a, int(m.group(1)), digit_before))
+    return out
+
+
+def _endnote_chain(cands: list[tuple[int, int, bool]], min_length: int = 3, max_step: int = 3) -> set[int]:
+    """Start offsets of the candidates forming runs of consecutive note numbers.
+
+    Only a numbered run tells an endnote after a figure ("2,600.175") from a
+    decimal ("2.2"); a lone number glued to a figure is left alone.
+    """
+    n = len(cands)
+    length = [1] * n
+    prev = [-1] * n
+    best: dict[int, tuple[int, int]] = {}
+    for i, (_, value, _) in enumerate(cands):
+        for step in range(1, max_step + 1):
+            t = best.get(value - step)
+            if t is not None and t[0] + 1 > length[i]:
+                length[i], prev[i] = t[0] + 1, t[1]
+        t = best.get(value)
+        if t is None or t[0] <= length[i]:
+            best[value] = (length[i], i)
+    chosen: set[int] = set()
+    for i in range(n - 1, -1, -1):
+        if length[i] >= min_length and cands[i][0] not in chosen:
+            j = i
+            while j >= 0 and cands[j][0] not in chosen:
+                chosen.add(cands[j][0])
+                j = prev[j]
+    return chosen
+
+
+def _ws_left(text: str, i: int) -> int:
+    while i > 0 and text[i - 1].isspace():
+        i -= 1
+    return i
+
+
+def _ws_right(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i].isspace():
+        i += 1
+    return i
+
+
+def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
+    """The character-level rules. With a record (a source's first pass), removed
+    markers and locators are remembered and endnote runs are recognised."""
+    if "\r" in buf.text:
+        buf = buf.sub(re.compile(r"\r\n?"), lambda m: "\n")
+    buf = buf.sub(_INVISIBLE, lambda m: [])
+    buf = buf.translate(_QUOTES)
+    if "#" in buf.text or ">" in buf.text:
+        buf = buf.sub(_LINE_MARKUP, lambda m: [])
+
+    def marker(m: re.Match[str]) -> list[Piece]:
+        if record is not None:
+            number = m.group(1) or m.group().translate(_SUPER_TO_ASCII)
+            record.markers.append((buf.starts[m.start()], number))
+        return []
+
+    buf = buf.sub(_MARKER, marker)
+
+    def locator(m: re.Match[str]) -> Repl:
+        pages = m.group(1)
+        if _YEAR.fullmatch(pages) and not m.group()[1:].startswith("p"):
+            return None
+        # A locator closes a passage: the line, the text or the sentence ends after it.
+        text = buf.text
+        after = m.end()
+        while after < len(text) and text[after] in " \t":
+            after += 1
+        if after < len(text) and text[after] in ".,;:":
+            after += 1
+        if after < len(text) and not text[after].isspace():
+            return None
+        if not _is_upper_follow(text, after):
+            return None
+        a = m.start()
+        while a > 0 and text[a - 1] in " \t\u00a0":
+            a -= 1
+        if record is not None:
+            record.locators.append((buf.starts[a], " ".join(pages.split())))
+        return (a, m.end(), [])
+
+    if "(" in buf.text:
+        buf = buf.sub(_LOCATOR, locator)
+
+    cands = _endnote_candidates(buf.text)
+    if cands:
+        chain = _endnote_chain(cands) if record is not None else set()
+        remove = {a for a, _, digit_before in cands if not digit_before or a in chain}
+
+        def endnote(m: re.Match[str]) -> Repl:
+            a, b = m.span(1)
+            if a not in remove:
+                return None
+            if record is not None:
+                record.markers.append((buf.starts[a], m.group(1)))
+            return (a, b, [])
+
+        buf = buf.sub(_ENDNOTE, endnote)
+
+    def ellipsis(m: re.Match[str]) -> Repl:
+        text = buf.text
+        a, b = m.span()
+        return (_ws_left(text, a), _ws_right(text, b), [(ELLIPSIS, a, b)])
+
+    if "…" in buf.text or ".." in buf.text or ". ." in buf.text or ".\u00a0." in buf.text:
+        buf = buf.sub(_ELLIPSIS, ellipsis)
+
+    def dash(m: re.Match[str]) -> Repl:
+        text = buf.text
+        a, b = m.span()
+        left, right = _ws_left(text, a), _ws_right(text, b)
+        if left == a and right == b and text[a:b] == DASH:
+            return None
+        # Line-end hyphenation: a hyphen closing a line, between two letters, with a
+        # lower-case letter going on: the word is joined.
+        if (text[a:b] == "-" and 0 < a and right < len(text) and text[a - 1].isalpha()
+                and text[right].islower() and "\n" in text[b:right] and text[b:right].count("\n") == 1
+                and not text[left:a]):
+            return (a, right, [])
+        return (left, right, [(DASH, a, b)])
+
+    buf = buf.sub(_DASH, dash)
+    if "\\" in buf.text:
+        buf = buf.sub(_ESCAPE, lambda m: [])
+    if "*" in buf.text:
+        buf = buf.sub(_ASTERISK, lambda m: [])
+
+    def underscore(m: re.Match[str]) -> Repl:
+        # Emphasis, not a word-internal underscore: "_Pravda_" but not "snake_case".
+        text = buf.text
+        a, b = m.span()
+        before = a > 0 and text[a - 1].isalnum()
+        after = b < len(text) and text[b].isalnum()
+        return None if before == after else []
+
+    if "_" in buf.text:
+        buf = buf.sub(_UNDERSCORE, underscore)
+    buf = buf.sub(_SPACE, lambda m: [(" ", m.start(), m.start() + 1)])
+    buf = buf.strip()
+    buf = _nfc(buf)
+    buf = _casefold(buf)
+    buf = _nfc(buf)
+    return buf
+
+
+def _nfc(buf: _Buf) -> _Buf:
+    if unicodedata.is_normalized("NFC", buf.text):
+        return buf
+
+    # ASCII characters never combine with what precedes them, so NFC can work
+    # chunk by chunk, each chunk starting at most at one ASCII character.
+    def chunk(m: re.Match[str]) -> list[Piece] | None:
+        g = m.group()
+        n = unicodedata.normalize("NFC", g)
+        if n == g:
+            return None
+        return _aligned_pieces(g, n, m.start())
+
+    return buf.sub(_NON_ASCII_CHUNK, chunk)
+
+
+def _casefold(buf: _Buf) -> _Buf:
+    text = buf.text
+    folded = text.casefold()
+    if folded == text:
+        return buf
+    if len(folded) == len(text):
+        return _Buf(folded, buf.starts, buf.ends)
+
+    def chunk(m: re.Match[str]) -> list[Piece]:
+        g = m.group()
+        f = g.casefold()
+        if len(f) == len(g):
+            return [(f, m.start(), m.end())]
+        return [(c.casefold(), m.start() + i, m.start() + i + 1) for i, c in enumerate(g)]
+
+    return buf.sub(_CASE_CHUNK, chunk)
+
+
+def _settle(buf: _Buf, limit: int = 6) -> _Buf:
+    """Apply ftfy and the rules until nothing changes, so that normalising is idempotent."""
+    for _ in range(limit):
+        nxt = _core(_ftfy_pass(buf))
+        if nxt.text == buf.text:
+            return buf
+        buf = nxt
+    return buf
+
+
+def normalize(s: str) -> str:
+    """The searchable form of a card string; comparable with `SourceText.text`."""
+    return _settle(_Buf.identity(s)).text
+
+
+def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """normalize(s), with the [start, end) range of s behind each normalised character."""
+    buf = _settle(_Buf.identity(s))
+    return buf.text, tuple(buf.starts), tuple(buf.ends)
+
+
+# --------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_NOTE_LINE = re.compile(r"[ \t]*(?:([⁰¹²³⁴⁵⁶⁷⁸⁹]+)[ \t\u00a0]+|\[\^([^\]\s]{1,20})\]:[ \t]*)(?=\S)")
+_SENTENCE_FINAL = re.compile(r"[.!?…:][\"'”’»)\]*_]*[⁰¹²³⁴⁵⁶⁷⁸⁹\d]*[ \t]*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?= |$)")
+_CLOSERS = "\"')]"
+
+
+@dataclass(frozen=True, eq=False)
+class SourceText:
+    raw: str  # the file as decoded (UTF-8, BOM stripped), untouched
+    text: str  # normalised searchable text
+    raw_offsets: array  # len(text)+1 entries: raw offset of each normalised char, then len(raw)
+    footnotes: Mapping[str, Footnote]  # first definition of each note number
+    references: tuple[tuple[int, str], ...]  # (normalised offset, note number) of each in-text marker
+    locators: tuple[Locator, ...]
+    # Normalised offsets where a page-break block of footnotes was cut out, with its note numbers.
+    note_blocks: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    raw_ends: array = field(default_factory=lambda: array("q"), repr=False)  # raw end of each normalised char
+    paragraphs: tuple[int, ...] = field(default=(), repr=False)  # normalised offsets where paragraphs start
+    removed: tuple[tuple[int, int], ...] = field(default=(), repr=False)  # raw ranges cut out (notes, furniture)
+    line_starts: tuple[int, ...] = field(default=(0,), repr=False)
+    reference_notes: tuple[Footnote | None, ...] = field(default=(), repr=False)  # per reference, its definition
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reference_offsets", tuple(r[0] for r in self.references))
+        object.__setattr__(self, "_locator_starts", tuple(loc.start for loc in self.locators))
+
+    # -- offsets -------------------------------------------------------------------------
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """Normalised [start, end) -> raw [start, end)."""
+        n = len(self.text)
+        start = max(0, min(start, n))
+        end = max(start, min(end, n))
+        if start == end:
+            r = self.raw_offsets[start]
+            return r, r
+        return self.raw_offsets[start], max(self.raw_ends[end - 1], self.raw_offsets[start])
+
+    def line_col(self, raw_offset: int) -> tuple[int, int]:
+        """1-based line and column (in characters) of a raw offset."""
+        i = bisect_right(self.line_starts, raw_offset) - 1
+        return i + 1, raw_offset - self.line_starts[i] + 1
+
+    def line(self, number: int) -> str:
+        """Raw line `number` (1-based) without its line break; "" when out of range."""
+        if not 1 <= number <= len(self.line_starts):
+            return ""
+        a = self.line_starts[number - 1]
+        b = self.line_starts[number] if number < len(self.line_starts) else len(self.raw)
+        return self.raw[a:b].rstrip("\r\n")
+
+    def passage(self, start: int, end: int, context: int = 0) -> str:
+        """The original text behind a normalised span (± context normalised chars),
+        without cut-out footnote blocks, white space collapsed."""
+        n = len(self.text)
+        a = max(0, start - context)
+        b = min(n, end + context)
+        if b <= a:
+            return ""
+        ra, rb = self.raw_span(a, b)
+        parts = []
+        pos = ra
+        for ca, cb in self.removed:
+            if cb <= ra or ca >= rb:
+                continue
+            if ca > pos:
+                parts.append(self.raw[pos:ca])
+            parts.append(" ")
+            pos = max(pos, cb)
+        if pos < rb:
+            parts.append(self.raw[pos:rb])
+        return " ".join("".join(parts).split())
+
+    # -- apparatus -----------------------------------------------------------------------
+
+    def _next_paragraph(self, offset: int) -> int:
+        i = bisect_right(self.paragraphs, offset)
+        return self.paragraphs[i] if i < len(self.paragraphs) else len(self.text)
+
+    def _sentence_bound(self, start: int, end: int) -> int:
+        text = self.text
+        limit = self._next_paragraph(end)
+        tail = text[max(start, end - 4):end]
+        if re.search(r"[.!?…][\"')\]]*$", tail):
+            while end < len(text) and text[end] in _CLOSERS:
+                end += 1
+            return end
+        m = _SENTENCE_END.search(text, end, limit)
+        return m.end() if m else limit
+
+    def _references_in(self, start: int, end: int) -> range:
+        bound = self._sentence_bound(start, end)
+        offsets = self._reference_offsets  # type: ignore[attr-defined]
+        return range(bisect_left(offsets, start), bisect_right(offsets, bound))
+
+    def references_for(self, start: int, end: int) -> tuple[str, ...]:
+        """Numbers of the note markers inside the span or right after it (before the
+        next sentence), whether or not the note itself is in the file."""
+        out: list[str] = []
+        for i in self._references_in(start, end):
+            number = self.references[i][1]
+            if number not in out:
+                out.append(number)
+        return tuple(out)
+
+    def footnotes_for(self, start: int, end: int) -> tuple[Footnote, ...]:
+        """Footnotes referenced inside the span or by a marker right after it (before
+        the next sentence)."""
+        out: list[Footnote] = []
+        for i in self._references_in(start, end):
+            note = self.reference_notes[i]
+            if note is not None and note not in out:
+                out.append(note)
+        return tuple(out)
+
+    def locator_after(self, end: int) -> Locator | None:
+        """The page locator at or after a span end, within the same paragraph."""
+        starts = self._locator_starts  # type: ignore[attr-defined]
+        i = bisect_left(starts, end)
+        if i == len(starts):
+            return None
+        loc = self.locators[i]
+        return loc if loc.start <= self._next_paragraph(end) else None
+
+
+def read_source_text(path: str | Path, **options: object) -> SourceText:
+    """Load a source file (UTF-8, with or without BOM)."""
+    raw = Path(path).read_bytes().decode("utf-8-sig")
+    return load_source_text(raw, **options)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Line:
+    number: int  # 1-based
+    start: int  # raw offset of the line
+    end: int  # raw offset of its line break (or of the end of the file)
+    eol_end: int  # raw offset after the line break
+    fixed: str  # the line's content after ftfy
+    edits: list[tuple[int, int, list[Piece]]]  # raw -> fixed (ftfy's repairs)
+    kind: str = "body"  # body | blank | note | furniture
+    note: str = ""  # the note number, on a note's first line
+    continues_note: bool = False
+
+
+def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FURNITURE) -> SourceText:
+    """Build the searchable form of a source, keeping the way back to the raw text.
+
+    `furniture` matches whole lines that belong to the page rather than the text
+    (site navigation and the like); they are left out of the searchable text.
+    """
+    if raw.startswith("\ufeff"):
+        raw = raw[1:]
+    lines = _split_lines(raw)
+    _classify(lines, furniture)
+
+    # Stage one: the body lines, ftfy-repaired, with note blocks and furniture cut out.
+    edits: list[tuple[int, int, list[Piece]]] = []
+    removed: list[tuple[int, int]] = []
+    paragraph_raw: list[int] = []
+    blocks_raw: list[tuple[int, tuple[str, ...]]] = []
+    notes: list[tuple[int, Footnote]] = []
+    last_body: _Line | None = None
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if ln.kind == "body":
+            edits.extend(ln.edits)
+            if ln.eol_end > ln.end and raw[ln.end:ln.eol_end] != "\n":
+                edits.append((ln.end, ln.eol_end, [("\n", ln.end, ln.eol_end)]))
+            last_body = ln
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and lines[j].kind != "body":
+            j += 1
+        run = lines[i:j]
+        between = last_body is not None and j < len(lines)
+        cut = [x for x in run if x.kind != "blank"]
+        if not cut:
+            if between:
+                paragraph_raw.append(run[0].start)
+            i = j
+            continue
+        a, b = run[0].start, run[-1].eol_end
+        removed.append((cut[0].start, cut[-1].eol_end))
+        numbers: list[str] = []
+        for k, x in enumerate(run):
+            if x.kind == "note" and not x.continues_note:
+                body = [x.fixed]
+                for y in run[k + 1:]:
+                    if not y.continues_note:
+                        break
+                    body.append(y.fixed)
+                text = " ".join(" ".join(body).split())
+                lead = _NOTE_LINE.match(text)
+                notes.append((x.start, Footnote(x.note, text[lead.end():] if lead else text, x.number)))
+                numbers.append(x.note)
+        if numbers:
+            blocks_raw.append((a, tuple(numbers)))
+        # Between two body lines a note block either sits at a paragraph break or cuts
+        # a sentence in two (a page break); only a paragraph break keeps a blank line.
+        if between and (not numbers or _SENTENCE_FINAL.search(last_body.fixed)):  # type: ignore[union-attr]
+            paragraph_raw.append(a)
+            edits.append((a, b, [("\n", a, a + 1)]))
+        else:
+            edits.append((a, b, []))
+        i = j
+
+    buf = _Buf.identity(raw)
+    if edits:
+        buf = buf.rebuild(edits)
+    record = _Record()
+    buf = _settle(_core(buf, record))
+
+    starts = buf.starts
+    text = buf.text
+    n = len(text)
+    raw_offsets = array("q", starts)
+    raw_offsets.append(len(raw))
+
+    def to_norm(raw_offset: int) -> int:
+        return bisect_left(starts, raw_offset)
+
+    footnotes: dict[str, Footnote] = {}
+    defs: dict[str, list[tuple[int, Footnote]]] = {}
+    for raw_at, note in notes:
+        footnotes.setdefault(note.number, note)
+        defs.setdefault(note.number, []).append((raw_at, note))
+
+    markers = sorted(record.markers)
+    references = tuple((to_norm(r), number) for r, number in markers)
+    locators = tuple(Locator(pages, to_norm(r)) for r, pages in sorted(record.locators))
+    return SourceText(
+        raw=raw,
+        text=text,
+        raw_offsets=raw_offsets,
+        footnotes=MappingProxyType(footnotes),
+        references=references,
+        locators=locators,
+        note_blocks=tuple((to_norm(r), numbers) for r, numbers in blocks_raw),
+        raw_ends=buf.ends,
+        paragraphs=tuple(sorted({p for p in map(to_norm, paragraph_raw) if 0 < p < n})),
+        removed=tuple(removed),
+        line_starts=tuple(ln.start for ln in lines) or (0,),
+        reference_notes=tuple(_resolve(defs.get(number, []), r) for r, number in markers),
+    )
+
+
+def _resolve(defs: list[tuple[int, Footnote]], raw_at: int) -> Footnote | None:
+    """A marker's note: the first definition after it (notes follow their page), else the last."""
+    if not defs:
+        return None
+    for at, note in defs:
+        if at > raw_at:
+            return note
+    return defs[-1][1]
+
+
+def _split_lines(raw: str) -> list[_Line]:
+    lines = []
+    for m in _LINE.finditer(raw):
+        seg = m.group()
+        if not seg:
+            continue
+        content = seg.rstrip("\r\n")
+        start = m.start()
+        end = start + len(content)
+        fixed, edits = _ftfy_edits(content, start)
+        lines.append(_Line(len(lines) + 1, start, end, m.end(), fixed, edits))
+    return lines
+
+
+def _classify(lines: list[_Line], furniture: re.Pattern[str] | None) -> None:
+    prev = "blank"
+    for ln in lines:
+        text = ln.fixed
+        if not text.strip():
+            ln.kind = "blank"
+        elif furniture is not None and furniture.fullmatch(text.strip()):
+            ln.kind = "furniture"
+        elif prev != "body" and (m := _NOTE_LINE.match(text)):
+            ln.kind = "note"
+            ln.note = m.group(1).translate(_SUPER_TO_ASCII) if m.group(1) else m.group(2)
+        elif prev == "note":
+            # A note running on over several lines.
+            ln.kind = "note"
+            ln.continues_note = True
+        prev = ln.kind
