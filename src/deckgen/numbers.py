@@ -105,7 +105,7 @@ _QUALIFIER_CLASSES = {
     "lower": ("no fewer than", "no less than", "more than", "over", "above", "at least",
               "upwards of", "in excess of", "just over", "well over"),
     "approximate": ("about", "around", "approximately", "roughly", "some", "circa", "c.",
-                    "an estimated", "estimated", "perhaps", "nearly about"),
+                    "an estimated", "estimated", "perhaps"),
 }
 _QUALIFIERS = sorted(
     ((phrase, cls) for cls, phrases in _QUALIFIER_CLASSES.items() for phrase in phrases),
@@ -177,6 +177,10 @@ def _to_decimal(value: Fraction) -> Decimal:
         return Decimal(value.numerator) / Decimal(value.denominator)
 
 
+_ONLY_SPACE_LEFT = re.compile(r"\s*\Z")
+_NEXT_CHAR = re.compile(r"\s+(\S)")
+
+
 def _endnote_glued(text: str, m: re.Match[str]) -> bool:
     """True when ".175" after "2,600" is an endnote marker, not a decimal.
 
@@ -189,13 +193,12 @@ def _endnote_glued(text: str, m: re.Match[str]) -> bool:
         return False
     if "," not in whole and len(whole) != 4:
         return False
-    rest = text[m.end():]
-    if not rest.strip():
+    if _ONLY_SPACE_LEFT.match(text, m.end()):
         return True
-    follow = re.match(r"\s+(\S)", rest)
+    follow = _NEXT_CHAR.match(text, m.end())
     if follow is None or not (follow.group(1).isupper() or follow.group(1) in "“\"‘("):
         return False
-    return _SCALE_AFTER.match(rest) is None
+    return _SCALE_AFTER.match(text, m.end()) is None
 
 
 _MAX_DIGITS = 60
