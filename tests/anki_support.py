@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from anki.cards import Card
+# anki.collection must be imported before anki.cards (the package's own import order).
 from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+from anki.cards import Card
 from anki.scheduler.v3 import CardAnswer
 
 _TAGS = re.compile(r"<style.*?</style>|<[^>]+>", re.S)
@@ -57,8 +58,14 @@ class AnkiCollection:
     def deck_names(self) -> set[str]:
         return {d.name for d in self.col.decks.all_names_and_ids()} - {"Default"}
 
+    def study(self, deck_name: str) -> None:
+        """Select a deck for review, as clicking it in Anki's deck list does."""
+        deck_id = self.col.decks.id_for_name(deck_name)
+        assert deck_id, f"no deck named {deck_name!r}"
+        self.col.decks.select(deck_id)
+
     def review(self, count: int, rating=CardAnswer.GOOD) -> list[int]:
-        """Answer ``count`` cards from the queue as a student would; returns their card ids."""
+        """Answer ``count`` cards from the selected deck's queue as a student would; returns their ids."""
         reviewed = []
         for _ in range(count):
             queued = self.col.sched.get_queued_cards()

@@ -71,6 +71,7 @@ def test_unchanged_rebuild_is_byte_identical_and_imports_as_no_change(deckgen, s
     package = build(deckgen, shipped_project)
     first_bytes = package.read_bytes()
     anki_collection.import_package(package)
+    anki_collection.study(yaml.safe_load((shipped_project / "deckgen.yaml").read_text())["deck"])
     reviewed = anki_collection.review(5)
     assert len(reviewed) == 5
 
@@ -179,3 +180,58 @@ def _add_second_deletion(text: str) -> str:
             outside[index] = part[: word.start()] + "{{c2::" + word.group() + "}}" + part[word.end():]
             return "".join(outside)
     raise AssertionError(f"no word to delete in {text!r}")
+
+
+def test_template_change_reaches_existing_notes_without_conflicts(deckgen, shipped_project, anki_collection):
+    anki_collection.import_package(build(deckgen, shipped_project))
+    path, card = _first_card_of_type(shipped_project, "fact")
+    back = shipped_project / "templates" / "fact" / "back.html"
+    back.write_text(back.read_text(encoding="utf-8") + '\n<div class="dg-test-marker">template v2</div>\n',
+                    encoding="utf-8")
+
+    counts = anki_collection.import_package(build(deckgen, shipped_project))
+
+    assert (counts.new, counts.conflicting) == (0, 0)
+    note = anki_collection.note_by_card_id(card["id"])
+    assert "template v2" in visible_text(note.cards()[0].answer())
+
+
+def test_renamed_field_keeps_its_notes(shipped_project, anki_collection, monkeypatch):
+    """A field renamed in a later release keeps its id, so Anki updates notes instead of stranding them."""
+    import dataclasses
+
+    from deckgen import notetypes, pipeline
+
+    pipeline.build_project(shipped_project)
+    anki_collection.import_package(next((shipped_project / "dist").glob("*.apkg")))
+    fact = notetypes.NOTE_TYPES["fact"]
+    renamed = dataclasses.replace(
+        fact, fields=(dataclasses.replace(fact.fields[0], name="Question"),) + fact.fields[1:]
+    )
+    monkeypatch.setitem(notetypes.NOTE_TYPES, "fact", renamed)
+    monkeypatch.setattr(pipeline, "NOTE_TYPES", notetypes.NOTE_TYPES)
+    # Field names are read by the templates; point the fact templates at the new name.
+    for face in ("front", "back"):
+        template = shipped_project / "templates" / "fact" / f"{face}.html"
+        template.write_text(template.read_text(encoding="utf-8").replace("{{Front}}", "{{Question}}"),
+                            encoding="utf-8")
+    from deckgen import render
+
+    original_fields = render._type_fields
+
+    def renamed_fields(card):
+        values = original_fields(card)
+        if "Front" in values:
+            values["Question"] = values.pop("Front")
+        return values
+
+    monkeypatch.setattr(render, "_type_fields", renamed_fields)
+
+    pipeline.build_project(shipped_project)
+    counts = anki_collection.import_package(next((shipped_project / "dist").glob("*.apkg")))
+
+    assert (counts.new, counts.conflicting) == (0, 0)
+    model = anki_collection.col.models.by_name(fact.name)
+    assert [f["name"] for f in model["flds"]][0] == "Question"
+    _, card = _first_card_of_type(shipped_project, "fact")
+    assert anki_collection.note_by_card_id(card["id"])["Question"]

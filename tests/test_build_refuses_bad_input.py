@@ -18,7 +18,8 @@ CARD = """
 """
 
 BREAKAGES = {
-    "syntax-error": ("theme: [unclosed\ncards: []\n", "yaml-syntax", 1),
+    # The parser notices the unclosed bracket on the next line; the message names where it opened.
+    "syntax-error": ("theme: [unclosed\ncards: []\n", "yaml-syntax", 2),
     "unknown-key": ("theme: T\nsource: kotkin-1932\ncards:" + CARD.format(id="x-1").replace("front:", "frnt:"),
                     "unknown-key", 6),
     "duplicate-id": ("theme: T\nsource: kotkin-1932\ncards:" + CARD.format(id="x-1") + CARD.format(id="x-1"),

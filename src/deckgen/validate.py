@@ -39,8 +39,9 @@ def validate(project: Project, texts: dict[str, SourceText], report: Report) -> 
     corpus.locate_all(span for entry in cards for span in _spans(entry) if span)
     anchors: dict[str, Anchor] = {}
     paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
+    authors = {sid: source.entry.author for sid, source in project.sources.items()}
     for entry in cards:
-        checker = _CardChecker(entry, corpus, texts, paths, report)
+        checker = _CardChecker(entry, corpus, texts, paths, authors, report)
         anchor = checker.run()
         if anchor is not None and not checker.failed:
             anchors[entry.id] = anchor
@@ -59,9 +60,10 @@ def _spans(entry: CardEntry) -> Iterable[str]:
 
 class _CardChecker:
     def __init__(self, entry: CardEntry, corpus: Corpus, texts: dict[str, SourceText],
-                 paths: dict[str, str], report: Report):
+                 paths: dict[str, str], authors: dict[str, str], report: Report):
         self.entry = entry
         self.paths = paths
+        self.authors = authors
         self.card = entry.card
         self.corpus = corpus
         self.texts = texts
@@ -154,6 +156,9 @@ class _CardChecker:
         assert isinstance(self.card, QuoteCard)
         text = self.texts[match.source_id].text
         window = text[max(0, match.start - SPEAKER_WINDOW): match.end + SPEAKER_WINDOW]
+        author = self.authors.get(match.source_id, "")
+        if author and normalize(author) == normalize(self.card.speaker):
+            return  # the source's own author speaks throughout it
         names = [w for w in re.findall(r"[\w'’.-]+", self.card.speaker) if len(w) >= 3 and w[0].isupper()]
         if not names:
             return

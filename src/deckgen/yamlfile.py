@@ -120,7 +120,11 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        message = exc.problem or "invalid YAML"
+        if exc.context:
+            started = exc.context_mark
+            where = f" (started on line {started.line + 1})" if started and mark and started.line != mark.line else ""
+            message = f"{message}, {exc.context}{where}"
         hint = None
         if 0 < line <= len(lines) and "\t" in lines[line - 1]:
             hint = "YAML does not allow tabs for indentation; use spaces"
