@@ -22,6 +22,8 @@ from .numbers import check_figure
 from .sourcetext import SourceText, normalize
 
 CONTEXT_CHARS = 180
+MIN_SPLICE_WORDS = 4
+_CLAUSE_END = re.compile(r"[.;:!?,]['\"’”]?\s")
 SPEAKER_WINDOW = 1500
 
 
@@ -120,6 +122,17 @@ class _CardChecker:
                 hint=f"set `source: {other.source_id}` on this card",
             )
             return None
+        splice = self.find_splice(span, source_id)
+        if splice is not None:
+            first, second = splice
+            self.error(
+                codes.SPLICED_QUOTE, key,
+                f"the {what} joins two passages of {source_id!r} without an elision: "
+                f"line {first.line} and line {second.line}",
+                hint="mark the omitted text with '...' or quote the passages on separate cards",
+                related=[f"first part:  {first.passage}", f"second part: {second.passage}"],
+            )
+            return None
         near = self.corpus.nearest(span, source_id)
         related: list[str] = []
         hint = None
@@ -131,6 +144,27 @@ class _CardChecker:
                 related.append(f"    diff: {near.diff}")
             hint = "copy the span from the source; typography (quotes, dashes, spacing) may differ"
         self.error(code, key, f"the {what} does not occur in {source_id!r}", hint=hint, related=related)
+        return None
+
+    def find_splice(self, span: str, source_id: str) -> tuple[Match, Match] | None:
+        """Two parts of the span that each occur, far apart: a splice rather than a misquote."""
+        if "..." in span or "…" in span:
+            return None
+        cuts = [m.end() for m in _CLAUSE_END.finditer(span)]
+        words = [m.start() for m in re.finditer(r"(?<=\s)\S", span)]
+        for cut in cuts + words:
+            head, tail = span[:cut].strip(), span[cut:].strip()
+            if len(head.split()) < MIN_SPLICE_WORDS or len(tail.split()) < MIN_SPLICE_WORDS:
+                continue
+            first = self.corpus.find(head, source_id)
+            if first is None:
+                continue
+            second = self.corpus.find(tail, source_id)
+            if second is not None and not (0 <= second.start - first.end <= 3):
+                return first, second
+            if cut in words:
+                # Word cuts are a fallback; the first head found decides.
+                return None
         return None
 
     def texts_path(self, source_id: str) -> str:
