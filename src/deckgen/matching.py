@@ -22,7 +22,7 @@ __all__ = ["Match", "NearMiss", "Corpus", "MAX_ELISION_GAP", "MAX_BRACKET_GAP"]
 
 MAX_ELISION_GAP = 400  # normalised characters an elision may stand for
 MAX_BRACKET_GAP = 40  # normalised characters an editorial [insertion] may replace
-DIFF_CONTEXT = 3  # unchanged words shown on each side of a change
+DIFF_CONTEXT = 4  # unchanged tokens shown on each side of a change
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,7 @@ class _Pattern:
 
     segments: tuple[str, ...]
     gaps: tuple[int, ...]  # max gap before segments[1:], in normalised characters
-
-    @property
-    def structured(self) -> bool:
-        return len(self.segments) > 1
+    structured: bool  # elisions or brackets: not to be looked up as one literal string
 
 
 def _parse(norm: str) -> _Pattern:
@@ -98,15 +95,29 @@ def _parse(norm: str) -> _Pattern:
                 gaps.append(pending_gap)
             segments.append(buf.strip())
             pending_gap = 0
-    return _Pattern(tuple(segments), tuple(gaps))
+    return _Pattern(tuple(segments), tuple(gaps), tuple(segments) != (norm,))
+
+
+def _has_words(norm: str) -> bool:
+    """Only a span with some letters or digits can be looked for."""
+    return any(c.isalnum() for c in norm)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
-    """A match must not begin or end inside a word: "2,600" is not in "12,600"."""
-    if start > 0 and text[start - 1].isalnum() and text[start].isalnum():
-        return False
-    if end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
-        return False
+    """A match must not begin or end inside a word or a number: "2,600" is not in
+    "12,600", nor "600" in "2,600", nor "2,6" in "2,600"."""
+    if start > 0:
+        before, first = text[start - 1], text[start]
+        if before.isalnum() and first.isalnum():
+            return False
+        if first.isdigit() and before in ",." and start > 1 and text[start - 2].isdigit():
+            return False
+    if end < len(text):
+        last, after = text[end - 1], text[end]
+        if last.isalnum() and after.isalnum():
+            return False
+        if last.isdigit() and after in ",." and end + 1 < len(text) and text[end + 1].isdigit():
+            return False
     return True
 
 
@@ -121,6 +132,8 @@ def _occurrences(text: str, segment: str, start: int = 0, stop: int | None = Non
 
 def _find_structured(text: str, pattern: _Pattern) -> tuple[int, int] | None:
     """Segments in order, each within its gap of the previous one."""
+    if not pattern.segments:
+        return None
     first, rest = pattern.segments[0], pattern.segments[1:]
     for s0 in _occurrences(text, first):
         end = s0 + len(first)
@@ -161,7 +174,7 @@ class Corpus:
         then matched segment by segment. Results are remembered for `find`.
         """
         spans = list(dict.fromkeys(spans))
-        pending = sorted({n for n in map(self.normalized, spans) if n and n not in self._found})
+        pending = sorted({n for n in map(self.normalized, spans) if _has_words(n) and n not in self._found})
         if pending:
             for norm in pending:
                 self._found[norm] = {sid: [] for sid in self.sources}
@@ -210,7 +223,7 @@ class Corpus:
         if source_id not in self.sources:
             return None
         norm = self.normalized(span)
-        if not norm:
+        if not _has_words(norm):
             return None
         hits = self._hits(norm, source_id)
         if not hits:
@@ -284,7 +297,9 @@ class Corpus:
 
 # -- fuzzy helpers ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[^\s…]+|…")
+# Words (with their inner hyphens, apostrophes and number separators) and single
+# punctuation marks: a diff then says "22" rather than "22,".
+_TOKEN = re.compile(r"\w+(?:[',.]\w+)*|[^\w\s]")
 
 
 def _best_window(query: str, text: str) -> tuple[int, int] | None:
@@ -323,7 +338,7 @@ def _refine(query: str, text: str, ws: int, we: int) -> tuple[int, int]:
     while b < len(text) and text[b] != " ":
         b += 1
     w_tokens = _tokens(text, a, b)
-    q_words = query.split()
+    q_words = [query[s:e] for s, e in _tokens(query)]
     w_words = [text[s:e] for s, e in w_tokens]
     if not w_tokens or not q_words:
         return ws, we
