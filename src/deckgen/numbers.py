@@ -204,7 +204,7 @@ def _endnote_glued(text: str, m: re.Match[str]) -> bool:
 _MAX_DIGITS = 60
 
 
-def _scan_digits(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
+def _scan_digits(text: str, taken: list[tuple[int, int]], endnotes: bool = True) -> list[Quantity]:
     found: list[Quantity] = []
     pos = 0
     while True:
@@ -230,7 +230,7 @@ def _scan_digits(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
                 continue
             end = m.end()
             frac = m.group("frac")
-            if frac is not None and _endnote_glued(text, m):
+            if frac is not None and endnotes and _endnote_glued(text, m):
                 frac = None
                 end = m.start("frac") - 1
             value = Fraction(int(whole.replace(",", "")))
@@ -560,8 +560,11 @@ def _scan_vague(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
     return found
 
 
-def find_quantities(text: str) -> list[Quantity]:
+def find_quantities(text: str, *, endnotes: bool = True) -> list[Quantity]:
     """Every number stated in ``text``, in order: digits, words and round plurals.
+
+    With ``endnotes``, a source's endnote number glued to a figure ("2,600.175 Soviet")
+    is read as the figure alone; a card's own value is read literally (``endnotes=False``).
 
     Ordinals ("17th") and decades ("1930s") are not quantities; years are.
     A range ("40 to 50", "1928–1941") gives one quantity per end.
@@ -569,7 +572,7 @@ def find_quantities(text: str) -> list[Quantity]:
     if not isinstance(text, str):
         raise TypeError(f"expected text, got {type(text).__name__}")
     taken: list[tuple[int, int]] = []
-    found = _scan_digits(text, taken)
+    found = _scan_digits(text, taken, endnotes)
     found += _scan_vague(text, taken)
     found += _scan_words(text, taken)
     found.sort(key=lambda q: (q.start, q.end))
@@ -578,7 +581,7 @@ def find_quantities(text: str) -> list[Quantity]:
 
 def parse_value(value: str | int | float | Decimal) -> Quantity | None:
     """The number a card's ``value`` states (the first, for a range); None if it has none."""
-    found = find_quantities(_value_text(value))
+    found = find_quantities(_value_text(value), endnotes=False)
     return found[0] if found else None
 
 
@@ -674,7 +677,7 @@ def check_figure(value: str, evidence: str) -> FigureVerdict:
     """
     text = _value_text(value)
     found = tuple(find_quantities(evidence))
-    wanted = find_quantities(text)
+    wanted = find_quantities(text, endnotes=False)
     if not wanted:
         return FigureVerdict(False, f"the value {text!r} states no number", found)
 

@@ -23,6 +23,8 @@ from .sourcetext import SourceText, normalize
 
 CONTEXT_CHARS = 180
 MIN_SPLICE_WORDS = 4
+# Parts closer than this are a misquote (a dropped or changed word), not a splice.
+SPLICE_MIN_GAP = 80
 _CLAUSE_END = re.compile(r"[.;:!?,]['\"’”]?\s")
 SPEAKER_WINDOW = 1500
 
@@ -160,7 +162,7 @@ class _CardChecker:
             if first is None:
                 continue
             second = self.corpus.find(tail, source_id)
-            if second is not None and not (0 <= second.start - first.end <= 3):
+            if second is not None and (second.start < first.start or second.start - first.end > SPLICE_MIN_GAP):
                 return first, second
             if cut in words:
                 # Word cuts are a fallback; the first head found decides.
