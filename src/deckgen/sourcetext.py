@@ -34,6 +34,7 @@ __all__ = [
     "read_source_text",
     "normalize",
     "normalize_with_offsets",
+    "repair",
     "ELLIPSIS",
     "DASH",
 ]
@@ -43,12 +44,15 @@ DASH = "-"  # the one form every dash and hyphen takes, with no space around it
 
 # ftfy repairs mojibake and encoding damage only; quotes, line breaks and Unicode
 # normalisation are handled by the passes below so that their offsets are tracked.
+# A space is not taken for a lost no-break-space byte: white space is collapsed
+# here, so that guess would make the repair depend on line breaks and spacing.
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=False,
+    restore_byte_a0=False,
     uncurl_quotes=False,
     fix_line_breaks=False,
     normalization=None,
-    explain=False,
+    explain=True,  # ftfy passes this configuration to its encoding fixer only when explaining
 )
 
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
@@ -324,6 +328,11 @@ def _ftfy_edits(text: str, base: int = 0) -> tuple[str, list[tuple[int, int, lis
     return "".join(out), edits
 
 
+def repair(text: str) -> str:
+    """ftfy's repair of mojibake and encoding damage, as applied to sources and cards."""
+    return _ftfy_edits(text)[0]
+
+
 def _ftfy_pass(buf: _Buf) -> _Buf:
     _, edits = _ftfy_edits(buf.text)
     return buf.rebuild(edits) if edits else buf
@@ -531,24 +540,37 @@ def _casefold(buf: _Buf) -> _Buf:
     return buf.sub(_CASE_CHUNK, chunk)
 
 
-def _settle(buf: _Buf, limit: int = 6) -> _Buf:
-    """Apply ftfy and the rules until nothing changes, so that normalising is idempotent."""
+def _settle(buf: _Buf, limit: int = 8) -> _Buf:
+    """Apply the rules until nothing changes (a removal can expose something the
+    rules act on), so that normalising is idempotent."""
     for _ in range(limit):
-        nxt = _core(_ftfy_pass(buf))
+        nxt = _core(buf)
         if nxt.text == buf.text:
             return buf
         buf = nxt
     return buf
 
 
+def _normalize_buf(s: str) -> _Buf:
+    # ftfy sees the text as written, never a normalised one: case-folded, joined
+    # text can look like mojibake it is not. Text that the rules leave unchanged is
+    # already normal (so normalising is idempotent) and is not shown to ftfy.
+    plain = _Buf.identity(s)
+    first = _core(plain)
+    if first.text == s:
+        return plain
+    fixed = _ftfy_pass(plain)
+    return _settle(first if fixed is plain else _core(fixed))
+
+
 def normalize(s: str) -> str:
     """The searchable form of a card string; comparable with `SourceText.text`."""
-    return _settle(_Buf.identity(s)).text
+    return _normalize_buf(s).text
 
 
 def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
     """normalize(s), with the [start, end) range of s behind each normalised character."""
-    buf = _settle(_Buf.identity(s))
+    buf = _normalize_buf(s)
     return buf.text, tuple(buf.starts), tuple(buf.ends)
 
 
@@ -738,6 +760,8 @@ def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FU
         if not cut:
             if between:
                 paragraph_raw.append(run[0].start)
+            for x in run:
+                edits.extend(x.edits)  # a "blank" line may hold characters ftfy removes
             i = j
             continue
         a, b = run[0].start, run[-1].eol_end

@@ -1,0 +1,169 @@
+"""Properties of normalisation and matching over arbitrary text."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from deckgen.matching import Corpus
+from deckgen.sourcetext import load_source_text, normalize, normalize_with_offsets, repair
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+# Pieces of the typography and apparatus real sources are made of.
+TYPOGRAPHY = [
+    " ", "  ", "\n", "\n\n", "\r\n", "\t", "\u00a0", "\u2009", "\u3000",
+    "'", '"', "‘", "’", "“", "”", "«", "»", "„",
+    "-", "–", "—", "−", "--", " - ", " — ",
+    "...", "…", ". . .", "[...]", ".", ",", ";", ":", "!", "?", "(", ")", "[", "]",
+    "*", "**", "_", "\\", "#", "## ", "> ", "[^1]", "[^a]: ",
+    "¹", "²³", "⁴⁵", "¹ ", "\n¹ ", "168", "2,600", "2.2",
+    "(772)", "(774-5)", "(1941)", ".175 ",
+    "\u00ad", "\u200b", "\ufeff", "\u0301", "ﬁ", "ß", "İ", "Ǆ", "ﬀ",
+    "â€“", "Ã©", "Ð¿", "\x00", "\x1b[31m", "\x85", "\u2028",
+    "Выбрать главу", "\n-\n", "-\n", "indus-\ntrial",
+]
+WORD_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéèüößñçЖжёЁПпΩω"
+
+words = st.text(alphabet=WORD_LETTERS, min_size=1, max_size=8)
+pieces = st.one_of(words, st.sampled_from(TYPOGRAPHY), st.text(max_size=3))
+messy = st.lists(pieces, max_size=40).map("".join)
+anything = st.one_of(messy, st.text(max_size=200))
+
+
+@settings(max_examples=1200, **SETTINGS)
+@given(anything)
+def test_loading_never_fails_and_offsets_are_sound(raw: str) -> None:
+    source = load_source_text(raw)
+    raw = source.raw
+    offsets = list(source.raw_offsets)
+    assert len(offsets) == len(source.text) + 1
+    assert all(a <= b for a, b in zip(offsets, offsets[1:]))
+    assert all(0 <= r <= len(raw) for r in offsets)
+    assert offsets[-1] == len(raw)
+    for i, ch in enumerate(source.text):
+        a, b = source.raw_span(i, i + 1)
+        assert 0 <= a < b <= len(raw)
+        if ch.isalnum() and ch not in normalize(raw[a:b]):
+            # The raw characters behind a letter or digit normalise to something holding
+            # it, except where ftfy rebuilt a character from mojibake spread over
+            # several places; then it must at least come from that neighbourhood.
+            near = raw[max(0, a - 8):b + 8]
+            repaired = repair(near)
+            assert repaired != near and ch in normalize(repaired), (ch, raw[a:b])
+    for offset, _ in source.references:
+        assert 0 <= offset <= len(source.text)
+    for loc in source.locators:
+        assert 0 <= loc.start <= len(source.text)
+    line, col = source.line_col(offsets[0] if source.text else 0)
+    assert line >= 1 and col >= 1
+
+
+@settings(max_examples=1500, **SETTINGS)
+@given(anything)
+def test_normalising_twice_changes_nothing(s: str) -> None:
+    once = normalize(s)
+    assert normalize(once) == once
+    assert once == once.strip()
+    assert "  " not in once and "\n" not in once
+
+
+@settings(max_examples=600, **SETTINGS)
+@given(anything)
+def test_source_text_is_already_normal(raw: str) -> None:
+    text = load_source_text(raw).text
+    assert normalize(text) == text
+
+
+@settings(max_examples=500, **SETTINGS)
+@given(anything)
+def test_offsets_of_card_text_point_into_it(s: str) -> None:
+    text, starts, ends = normalize_with_offsets(s)
+    assert text == normalize(s)
+    assert all(0 <= a < b <= len(s) for a, b in zip(starts, ends))
+    assert list(starts) == sorted(starts)
+
+
+SEPARATORS = [" ", " ", " ", "\n", "\u00a0", "  ", "\t", " \n "]
+JUNK = ["*", "“", "”", "—", "-", "...", "…", "(772)", ",", ".", ";", "(", ")", "\u00ad", "\u200b", "#",
+        ">", "_", "168", "2,600", "â€“"]
+# Glued to the token before them, as note markers are (at a line start they would
+# begin a footnote, which is not part of the text).
+MARKERS = ["¹", "²³", ".⁴", ",[^5]", "\u00ad"]
+
+
+@st.composite
+def source_with_plain_span(draw):
+    """A raw text of words, white space and junk, and a run of its words separated
+    only by white space: (raw, start, end) of that run."""
+    tokens = draw(st.lists(st.one_of(words.map(lambda w: ("w", w)), st.sampled_from(JUNK).map(lambda j: ("j", j)),
+                                     st.sampled_from(MARKERS).map(lambda m: ("m", m))),
+                           min_size=1, max_size=60))
+    assume(any(kind == "w" for kind, _ in tokens))
+    parts: list[str] = []
+    spans: list[tuple[int, int, str]] = []
+    pos = 0
+    for kind, tok in tokens:
+        if not parts and kind == "m":
+            continue
+        if parts and kind != "m":
+            sep = draw(st.sampled_from(SEPARATORS))
+            parts.append(sep)
+            pos += len(sep)
+        parts.append(tok)
+        spans.append((pos, pos + len(tok), kind))
+        pos += len(tok)
+    raw = "".join(parts)
+    word_indexes = [i for i, (_, _, kind) in enumerate(spans) if kind == "w"]
+    first = draw(st.sampled_from(word_indexes))
+    last = first
+    while last + 1 < len(spans) and spans[last + 1][2] == "w" and draw(st.booleans()):
+        last += 1
+    # A marker glued after the first or last word is not part of the run.
+    assume(spans[first][2] == "w" and spans[last][2] == "w")
+    return raw, spans[first][0], spans[last][1]
+
+
+@settings(max_examples=1000, **SETTINGS)
+@given(source_with_plain_span())
+def test_a_run_of_plain_words_is_found_where_it_stands(case) -> None:
+    raw, a, b = case
+    span = raw[a:b]
+    source = load_source_text(raw)
+    corpus = Corpus({"s": source})
+    match = corpus.find(span, "s")
+    assert match is not None, (span, source.text)
+    assert normalize(raw[match.raw_start:match.raw_end]) == normalize(span)
+    assert match.raw_start <= a
+    needle = normalize(span)
+    occurrences = sum(source.text.startswith(needle, i) for i in range(len(source.text)))
+    if occurrences == 1:
+        assert (match.raw_start, match.raw_end) == (a, b)
+        assert (match.line, match.col) == (raw.count("\n", 0, a) + 1, a - (raw.rfind("\n", 0, a) + 1) + 1)
+    assert match in corpus.locate_all([span])[span]
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(st.lists(words, min_size=2, max_size=12), st.data())
+def test_typography_never_changes_the_normal_form(ws: list[str], data) -> None:
+    plain = " ".join(ws)
+    dressed = ws[0]
+    for w in ws[1:]:
+        dressed += data.draw(st.sampled_from([" ", "\n", "\u00a0", "  ", " \t", "\r\n"])) + w
+    emphasised = data.draw(st.sampled_from(["{}", "*{}*", "“{}”", "{}¹", "{}"]))
+    quoted = emphasised.format(dressed)
+    expected = normalize(emphasised.replace("“", '"').replace("”", '"').replace("¹", "").replace("*", "")
+                         .format(plain))
+    assert normalize(quoted) == expected
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(st.lists(words, min_size=3, max_size=15, unique_by=str.casefold), st.data())
+def test_a_changed_word_is_not_found(ws: list[str], data) -> None:
+    source = load_source_text(" ".join(ws) + ".")
+    i = data.draw(st.integers(0, len(ws) - 1))
+    new = data.draw(words)
+    assume(normalize(new) != normalize(ws[i]))
+    changed = ws[:i] + [new] + ws[i + 1:]
+    assume(normalize(" ".join(changed)) not in source.text)
+    assert Corpus({"s": source}).find(" ".join(changed), "s") is None
