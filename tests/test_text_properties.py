@@ -46,11 +46,11 @@ def test_loading_never_fails_and_offsets_are_sound(raw: str) -> None:
         assert 0 <= a < b <= len(raw)
         if ch.isalnum() and ch not in normalize(raw[a:b]):
             # The raw characters behind a letter or digit normalise to something holding
-            # it, except where ftfy rebuilt a character from mojibake spread over
-            # several places; then it must at least come from that neighbourhood.
-            near = raw[max(0, a - 8):b + 8]
-            repaired = repair(near)
-            assert repaired != near and ch in normalize(repaired), (ch, raw[a:b])
+            # it, except where ftfy repaired mojibake judging by the rest of the line;
+            # then the repaired line must hold it.
+            line = source.line(source.line_col(a)[0])
+            repaired = repair(line)
+            assert repaired != line and ch in normalize(repaired), (ch, raw[a:b])
     for offset, _ in source.references:
         assert 0 <= offset <= len(source.text)
     for loc in source.locators:

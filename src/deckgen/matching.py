@@ -364,6 +364,23 @@ def _word_diff(st: SourceText, ws: int, we: int, query: str, span: str,
     w_words = [text[s:e] for s, e in w_tokens]
     q_words = [query[s:e] for s, e in q_tokens]
 
+    def words_back(i2: int, floor: int) -> int:
+        """Start of the run of DIFF_CONTEXT words (punctuation not counted) ending at i2."""
+        count, i = 0, i2
+        while i > floor and count < DIFF_CONTEXT:
+            i -= 1
+            count += w_words[i][0].isalnum()
+        return i
+
+    def words_on(i1: int, ceiling: int) -> int:
+        count, i = 0, i1
+        while i < ceiling and count < DIFF_CONTEXT:
+            count += w_words[i][0].isalnum()
+            i += 1
+        while i < ceiling and not w_words[i][0].isalnum():
+            i += 1  # punctuation closing the last context word
+        return i
+
     def src(i: int, j: int) -> str:
         if i >= j:
             return ""
@@ -380,7 +397,6 @@ def _word_diff(st: SourceText, ws: int, we: int, query: str, span: str,
     if all(op[0] == "equal" for op in ops):
         return ""
     parts: list[str] = []
-    c = DIFF_CONTEXT
     for k, (tag, i1, i2, j1, j2) in enumerate(ops):
         if tag != "equal":
             if i2 > i1:
@@ -388,17 +404,13 @@ def _word_diff(st: SourceText, ws: int, we: int, query: str, span: str,
             if j2 > j1:
                 parts.append(f"{{+{card(j1, j2)}+}}")
             continue
-        n = i2 - i1
         before, after = k > 0, k < len(ops) - 1  # a change before / after this run
-        if before and after and n <= 2 * c:
-            parts.append(src(i1, i2))
-            continue
+        lead = words_on(i1, i2) if before else i1  # context after the previous change
+        trail = words_back(i2, lead) if after else i2  # context before the next change
         if before:
-            parts.append(src(i1, i1 + min(n, c)))
-        if n > (2 * c if before and after else c):
+            parts.append(src(i1, lead))
+        if trail > lead:
             parts.append("...")
         if after:
-            parts.append(src(i2 - min(n, c), i2))
-    if ops and ops[0][0] != "equal" and ops[0][1] > 0:
-        parts.insert(0, "...")
+            parts.append(src(max(lead, trail), i2))
     return " ".join(p for p in parts if p)

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 ELLIPSIS = "…"  # the one form every ellipsis takes in normalised text
+# Quotation marks are dropped from normalised text; apostrophes inside words stay as "'".
 DASH = "-"  # the one form every dash and hyphen takes, with no space around it
 
 # ftfy repairs mojibake and encoding damage only; quotes, line breaks and Unicode
@@ -273,6 +274,7 @@ _DASH = re.compile("[\\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d]+")
 _ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*+")
 _UNDERSCORE = re.compile(r"_+")
+_QUOTE_MARK = re.compile("[\"']")
 _SPACE = re.compile(r"\s{2,}|[^\S ]")
 _NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
 _CASE_CHUNK = re.compile(r"[A-Z]+|[^\x00-\x7f]+")
@@ -296,14 +298,12 @@ def _ftfy_regions(text: str) -> list[tuple[int, int]]:
     n = len(text)
     for m in _DIRTY.finditer(text):
         a, b = m.span()
-        if regions and a < regions[-1][1]:
-            continue
         while a > 0 and not text[a - 1].isspace():
             a -= 1
         while b < n and not text[b].isspace():
             b += 1
-        if regions and not text[regions[-1][1]:a].strip():
-            regions[-1] = (regions[-1][0], b)
+        if regions and (a <= regions[-1][1] or not text[regions[-1][1]:a].strip()):
+            regions[-1] = (regions[-1][0], max(b, regions[-1][1]))
         else:
             regions.append((a, b))
     return regions
@@ -498,6 +498,18 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
 
     if "_" in buf.text:
         buf = buf.sub(_UNDERSCORE, underscore)
+
+    def quote_mark(m: re.Match[str]) -> Repl:
+        # Quotation marks are typography: a card may flatten nested quotes or leave
+        # out the outer ones. An apostrophe inside a word ("Stalin's") is spelling.
+        text = buf.text
+        a = m.start()
+        if m.group() == "'" and 0 < a < len(text) - 1 and text[a - 1].isalnum() and text[a + 1].isalnum():
+            return None
+        return []
+
+    if '"' in buf.text or "'" in buf.text:
+        buf = buf.sub(_QUOTE_MARK, quote_mark)
     buf = buf.sub(_SPACE, lambda m: [(" ", m.start(), m.start() + 1)])
     buf = buf.strip()
     buf = _nfc(buf)
