@@ -239,6 +239,7 @@ class Corpus:
         st = self.sources[source_id]
         raw_start, raw_end = st.raw_span(start, end)
         line, col = st.line_col(raw_start)
+        markers, footnotes = st.notes_for(start, end)
         return Match(
             source_id=source_id,
             start=start,
@@ -248,8 +249,8 @@ class Corpus:
             line=line,
             col=col,
             passage=st.passage(start, end),
-            footnotes=st.footnotes_for(start, end),
-            markers=st.references_for(start, end),
+            footnotes=footnotes,
+            markers=markers,
         )
 
     # -- near misses -----------------------------------------------------------------------

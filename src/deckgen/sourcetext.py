@@ -88,6 +88,9 @@ Piece = tuple[str | None, int, int]
 Repl = "str | list[Piece] | tuple[int, int, list[Piece]] | None"
 
 
+_COUNTING = array("q")
+
+
 class _Buf:
     __slots__ = ("text", "starts", "ends")
 
@@ -99,7 +102,10 @@ class _Buf:
     @classmethod
     def identity(cls, text: str) -> _Buf:
         n = len(text)
-        return cls(text, array("q", range(n)), array("q", range(1, n + 1)))
+        # Slicing a shared 0, 1, 2, ... array is a copy in C; building one is not.
+        if len(_COUNTING) < n + 1:
+            _COUNTING.extend(range(len(_COUNTING), 2 * n + 1))
+        return cls(text, _COUNTING[:n], _COUNTING[1:n + 1])
 
     def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
         """Replace the ranges [a, b) (sorted, disjoint) by their pieces; keep the rest."""
@@ -165,12 +171,12 @@ class _Buf:
             last = b
         return self.rebuild(edits) if edits else self
 
-    def translate(self, table: Mapping[int, str]) -> _Buf:
-        """A one-to-one character mapping: offsets are unchanged."""
-        t = self.text.translate(table)
-        if t == self.text:
+    def retext(self, text: str) -> _Buf:
+        """The same buffer after a one-to-one character mapping: offsets are unchanged."""
+        if text == self.text:
             return self
-        return _Buf(t, self.starts, self.ends)
+        assert len(text) == len(self.text)
+        return _Buf(text, self.starts, self.ends)
 
     def strip(self) -> _Buf:
         text = self.text
@@ -248,10 +254,11 @@ def _aligned_pieces(old: str, new: str, base: int = 0) -> list[Piece]:
 # Character-level normalisation, shared by sources and card text
 # --------------------------------------------------------------------------------------
 
-_QUOTES = str.maketrans({
+_QUOTES = {
     **{c: "'" for c in "‘’‚‛′‵‹›ʼ＇"},
     **{c: '"' for c in "“”„‟″‶«»＂〝〞"},
-})
+}
+_QUOTE_CHARS = re.compile("[" + "".join(_QUOTES) + "]")
 
 # Patterns start with a distinctive character where possible: the scan over a long
 # text is then fast, and surrounding white space is taken in by the callbacks.
@@ -408,7 +415,7 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
     if "\r" in buf.text:
         buf = buf.sub(re.compile(r"\r\n?"), lambda m: "\n")
     buf = buf.sub(_INVISIBLE, lambda m: [])
-    buf = buf.translate(_QUOTES)
+    buf = buf.retext(_QUOTE_CHARS.sub(lambda m: _QUOTES[m.group()], buf.text))
     if "#" in buf.text or ">" in buf.text:
         buf = buf.sub(_LINE_MARKUP, lambda m: [])
 
@@ -460,29 +467,6 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
 
         buf = buf.sub(_ENDNOTE, endnote)
 
-    def ellipsis(m: re.Match[str]) -> Repl:
-        text = buf.text
-        a, b = m.span()
-        return (_ws_left(text, a), _ws_right(text, b), [(ELLIPSIS, a, b)])
-
-    if "…" in buf.text or ".." in buf.text or ". ." in buf.text or ".\u00a0." in buf.text:
-        buf = buf.sub(_ELLIPSIS, ellipsis)
-
-    def dash(m: re.Match[str]) -> Repl:
-        text = buf.text
-        a, b = m.span()
-        left, right = _ws_left(text, a), _ws_right(text, b)
-        if left == a and right == b and text[a:b] == DASH:
-            return None
-        # Line-end hyphenation: a hyphen closing a line, between two letters, with a
-        # lower-case letter going on: the word is joined.
-        if (text[a:b] == "-" and 0 < a and right < len(text) and text[a - 1].isalpha()
-                and text[right].islower() and "\n" in text[b:right] and text[b:right].count("\n") == 1
-                and not text[left:a]):
-            return (a, right, [])
-        return (left, right, [(DASH, a, b)])
-
-    buf = buf.sub(_DASH, dash)
     if "\\" in buf.text:
         buf = buf.sub(_ESCAPE, lambda m: [])
     if "*" in buf.text:
@@ -510,6 +494,32 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
 
     if '"' in buf.text or "'" in buf.text:
         buf = buf.sub(_QUOTE_MARK, quote_mark)
+
+    # White space around ellipses and dashes goes only now that the quotation
+    # marks that may stand between them are gone.
+    def ellipsis(m: re.Match[str]) -> Repl:
+        text = buf.text
+        a, b = m.span()
+        return (_ws_left(text, a), _ws_right(text, b), [(ELLIPSIS, a, b)])
+
+    if "…" in buf.text or ".." in buf.text or ". ." in buf.text or ".\u00a0." in buf.text:
+        buf = buf.sub(_ELLIPSIS, ellipsis)
+
+    def dash(m: re.Match[str]) -> Repl:
+        text = buf.text
+        a, b = m.span()
+        left, right = _ws_left(text, a), _ws_right(text, b)
+        if left == a and right == b and text[a:b] == DASH:
+            return None
+        # Line-end hyphenation: a hyphen closing a line, between two letters, with a
+        # lower-case letter going on: the word is joined.
+        if (text[a:b] == "-" and 0 < a and right < len(text) and text[a - 1].isalpha()
+                and text[right].islower() and "\n" in text[b:right] and text[b:right].count("\n") == 1
+                and not text[left:a]):
+            return (a, right, [])
+        return (left, right, [(DASH, a, b)])
+
+    buf = buf.sub(_DASH, dash)
     buf = buf.sub(_SPACE, lambda m: [(" ", m.start(), m.start() + 1)])
     buf = buf.strip()
     buf = _nfc(buf)
@@ -653,8 +663,12 @@ class SourceText:
         ra, rb = self.raw_span(a, b)
         parts = []
         pos = ra
-        for ca, cb in self.removed:
-            if cb <= ra or ca >= rb:
+        removed = self.removed
+        first = max(0, bisect_right(removed, (ra, ra)) - 1)
+        for ca, cb in removed[first:]:
+            if ca >= rb:
+                break
+            if cb <= ra:
                 continue
             if ca > pos:
                 parts.append(self.raw[pos:ca])
@@ -685,6 +699,19 @@ class SourceText:
         bound = self._sentence_bound(start, end)
         offsets = self._reference_offsets  # type: ignore[attr-defined]
         return range(bisect_left(offsets, start), bisect_right(offsets, bound))
+
+    def notes_for(self, start: int, end: int) -> tuple[tuple[str, ...], tuple[Footnote, ...]]:
+        """references_for and footnotes_for at once."""
+        numbers: list[str] = []
+        notes: list[Footnote] = []
+        for i in self._references_in(start, end):
+            number = self.references[i][1]
+            if number not in numbers:
+                numbers.append(number)
+            note = self.reference_notes[i]
+            if note is not None and note not in notes:
+                notes.append(note)
+        return tuple(numbers), tuple(notes)
 
     def references_for(self, start: int, end: int) -> tuple[str, ...]:
         """Numbers of the note markers inside the span or right after it (before the
