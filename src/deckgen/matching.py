@@ -64,6 +64,7 @@ class _Pattern:
 
 
 def _parse(norm: str) -> _Pattern:
+    """Split a normalised span at its elisions and editorial [insertions]."""
     segments: list[str] = []
     gaps: list[int] = []
     pending_gap = 0
@@ -81,7 +82,7 @@ def _parse(norm: str) -> _Pattern:
                 buf += part[pos:m.start()] + inner
             else:
                 buf += part[pos:m.start()]
-                if buf.strip():
+                if _has_words(buf):
                     if segments:
                         gaps.append(pending_gap)
                     segments.append(buf.strip())
@@ -90,7 +91,8 @@ def _parse(norm: str) -> _Pattern:
                 pending_gap = max(pending_gap, MAX_BRACKET_GAP)
             pos = m.end()
         buf += part[pos:]
-        if buf.strip():
+        # A stretch without words between elisions is only punctuation: part of the gap.
+        if _has_words(buf):
             if segments:
                 gaps.append(pending_gap)
             segments.append(buf.strip())

@@ -167,6 +167,8 @@ class _Buf:
             if a < last:
                 a = last
                 pieces = [p for p in pieces if p[1] >= a]
+                if b < a:
+                    continue
             edits.append((a, b, pieces))
             last = b
         return self.rebuild(edits) if edits else self
@@ -716,22 +718,12 @@ class SourceText:
     def references_for(self, start: int, end: int) -> tuple[str, ...]:
         """Numbers of the note markers inside the span or right after it (before the
         next sentence), whether or not the note itself is in the file."""
-        out: list[str] = []
-        for i in self._references_in(start, end):
-            number = self.references[i][1]
-            if number not in out:
-                out.append(number)
-        return tuple(out)
+        return self.notes_for(start, end)[0]
 
     def footnotes_for(self, start: int, end: int) -> tuple[Footnote, ...]:
         """Footnotes referenced inside the span or by a marker right after it (before
         the next sentence)."""
-        out: list[Footnote] = []
-        for i in self._references_in(start, end):
-            note = self.reference_notes[i]
-            if note is not None and note not in out:
-                out.append(note)
-        return tuple(out)
+        return self.notes_for(start, end)[1]
 
     def locator_after(self, end: int) -> Locator | None:
         """The page locator at or after a span end, within the same paragraph."""
