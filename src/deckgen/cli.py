@@ -120,6 +120,65 @@ def build(
         )
 
 
+@app.command()
+def preview(
+    project: ProjectArg = Path("."),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: <project>/preview).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
+) -> None:
+    """Write a static HTML preview: every card front and back, and a reader of each source.
+
+    Cards with errors are previewed too, marked; the exit status is then 1, as for `check`.
+    """
+    from .preview import PreviewOutputError, write_preview
+
+    root = project.resolve()
+    try:
+        result = write_preview(root, out=out.resolve() if out else None)
+    except DeckgenError as error:
+        raise typer.Exit(_setup_failure(error, root))
+    except PreviewOutputError as error:
+        typer.echo(f"deckgen: {error}", err=True)
+        raise typer.Exit(EXIT_SETUP)
+    report = result.check.report
+    if len(report):
+        typer.echo(format_text(report, root), err=True)
+    if not quiet:
+        shown = result.out.relative_to(root) if result.out.is_relative_to(root) else result.out
+        typer.echo(f"wrote {shown / 'index.html'}")
+        typer.echo(
+            f"{result.notes} notes, {result.cards} cards, {result.themes} themes, {result.sources} sources; "
+            f"{result.coverage.covered} of {result.coverage.total} source paragraphs have a card"
+        )
+    if report.failed():
+        raise typer.Exit(EXIT_SETUP if is_setup_problem(report) else EXIT_CONTENT)
+
+
+@app.command()
+def coverage(
+    project: ProjectArg = Path("."),
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+) -> None:
+    """For each source, the share of its paragraphs that some card draws on, and the paragraphs none does."""
+    from .coverage import format_table, project_coverage
+    from .coverage import to_json as coverage_json
+    from .pipeline import check_project
+
+    root = project.resolve()
+    try:
+        result = check_project(root)
+    except DeckgenError as error:
+        raise typer.Exit(_setup_failure(error, root, output))
+    report = project_coverage(result)
+    if output is OutputFormat.json:
+        typer.echo(coverage_json(report))
+    else:
+        typer.echo(format_table(report))
+    if report.unanchored:
+        typer.echo(f"note: {len(report.unanchored)} card(s) failed the check and count for nothing here; "
+                   "run `deckgen check`", err=True)
+
+
 def run() -> None:
     """Console entry point: no traceback ever reaches the user."""
     try:

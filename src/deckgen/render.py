@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import errorcodes as codes
 from .anchors import Anchor
-from .dates import parse_claim
+from .dates import DateError, parse_claim
 from .diagnostics import DeckgenError, Diagnostic, Location
 from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, QuoteCard, Source
 from .notetypes import NoteTypeSpec
@@ -31,6 +31,15 @@ ALLOWED_TAGS = {"em", "strong", "b", "i", "u", "br", "sub", "sup"}
 _ALLOWED_ESCAPED = re.compile(r"&lt;(/?)(em|strong|b|i|u|sub|sup|br)\s*/?&gt;", re.IGNORECASE)
 _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
+# Anki acts on some plain text after rendering: [sound:…] plays media, [anki:tts] speaks,
+# [latex]/[$] runs LaTeX, and MathJax typesets \(…\) and \[…\] (whose \href can carry a
+# javascript: URL). A word joiner after the opener keeps the text as written but unrecognised.
+_ANKI_DIRECTIVE = re.compile(r"\[(?=/?(?:sound:|anki:|latex\]|\$\$?\]))|\\(?=[()\[\]])")
+_WORD_JOINER = "\u2060"
+
+
+def _defuse(html_text: str) -> str:
+    return _ANKI_DIRECTIVE.sub(lambda m: m.group() + _WORD_JOINER, html_text)
 
 
 def inline_html(text: str | None) -> str:
@@ -43,7 +52,45 @@ def inline_html(text: str | None) -> str:
     escaped = _EMPHASIS.sub(r"<em>\1</em>", escaped)
     escaped = escaped.replace("\n", "<br>")
     # Balances the tags we re-enabled and is the last line of defence against markup.
-    return nh3.clean(escaped, tags=ALLOWED_TAGS, attributes={}, url_schemes=set())
+    cleaned = nh3.clean(escaped, tags=ALLOWED_TAGS, attributes={}, url_schemes=set())
+    return _defuse(cleaned)
+
+
+# An endnote number glued to the end of a sentence in a source ("concealed.176"); a digit
+# before the punctuation would make it a decimal ("1.5 billion"), so that is left alone.
+_GLUED_ENDNOTE = re.compile(r"(?<![\d])([.!?:”’\"')\]])(\d{1,3})(?=\s|$)")
+
+
+def source_html(text: str | None) -> str:
+    """Source text for a card: like card text, with glued endnote numbers set as superscripts."""
+    return _GLUED_ENDNOTE.sub(r"\1<sup>\2</sup>", inline_html(text))
+
+
+def plain_html(text: str | None) -> str:
+    """Text shown exactly as written: escaped, nothing re-enabled."""
+    if not text:
+        return ""
+    return _defuse(html.escape(text, quote=False))
+
+
+_NO_SPACE_AFTER = set("([{“‘«„‚—–-/ \u00a0") | {'"', "'"}
+_NO_SPACE_BEFORE = set(".,;:!?)]}”’»—–-/…") | set("⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def needs_space(left: str, right: str) -> bool:
+    """Whether a space stood between two pieces of a passage whose edges were trimmed.
+
+    Anchors keep their context with white space collapsed and trimmed, so the
+    join has to be restored; matched spans start and end on word boundaries.
+    """
+    if not left or not right:
+        return False
+    return left[-1] not in _NO_SPACE_AFTER and right[0] not in _NO_SPACE_BEFORE
+
+
+def page_label(pages: str) -> str:
+    pages = " ".join(str(pages).split())
+    return ("pp. " if re.search(r"[-–—,]", pages) else "p. ") + pages.replace("-", "–")
 
 
 def default_templates_dir() -> Path:
@@ -79,6 +126,10 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters["inline"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
+        self.env.filters["source"] = lambda text: jinja2.utils.markupsafe.Markup(source_html(text))
+        self.env.filters["plain"] = lambda text: jinja2.utils.markupsafe.Markup(plain_html(text))
+        self.env.filters["pages"] = page_label
+        self.env.tests["spaced"] = lambda right, left: needs_space(left or "", right or "")
         self._citation = self._load("fields/citation.html")
         self._passage = self._load("fields/passage.html")
 
@@ -128,15 +179,19 @@ class Renderer:
                                      card=card, source=source.entry, short=source.short, anchor=anchor,
                                      page=str(card.page) if card.page is not None else None),
             "Passage": self._render("fields/passage.html", self._passage, card=card, anchor=anchor),
-            "Cue": html.escape(entry.theme, quote=False),
-            "CardId": html.escape(card.id, quote=False),
+            "Cue": plain_html(entry.theme),
+            "CardId": plain_html(card.id),
         }
         values.update(_type_fields(card))
         return [values.get(name, "") for name in spec.field_names]
 
 
 def human_date(value: Any) -> str:
-    return parse_claim(value).human()
+    """The date as a reader says it; a malformed one (only seen in previews of unchecked cards) as written."""
+    try:
+        return plain_html(parse_claim(value).human())
+    except DateError:
+        return plain_html(str(value))
 
 
 def _type_fields(card: Any) -> dict[str, str]:
