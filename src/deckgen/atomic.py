@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it into place."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], None], *, durable: bool = True) -> None:
+    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it into place.
+
+    ``durable=False`` skips the fsyncs: readers still never see a partial file, but a
+    crash may lose the new content (right for caches, whose entries carry a checksum).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
@@ -18,16 +22,18 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    write_atomically(path, lambda handle: handle.write(data))
+def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    write_atomically(path, lambda handle: handle.write(data), durable=durable)
 
 
 def _fsync_dir(directory: Path) -> None:

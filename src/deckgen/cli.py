@@ -25,6 +25,9 @@ EXIT_OK, EXIT_CONTENT, EXIT_SETUP = 0, 1, 2
 ProjectArg = Annotated[Path, typer.Argument(help="The deck project folder (holds cards/ and sources/).")]
 
 
+_NO_CACHE_HELP = "Neither read nor write the project's .deckgen-cache (results are the same either way)."
+
+
 class OutputFormat(str, enum.Enum):
     text = "text"
     json = "json"
@@ -68,13 +71,17 @@ def check(
     project: ProjectArg = Path("."),
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems; no progress bar.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=_NO_CACHE_HELP)] = False,
 ) -> None:
     """Check every card against its source; exit 0 (clean), 1 (content errors) or 2 (set-up errors)."""
     from .pipeline import check_project
+    from .progress import progress_bars, wanted
 
     root = project.resolve()
     try:
-        result = check_project(root)
+        with progress_bars(wanted(quiet)) as progress:
+            result = check_project(root, use_cache=not no_cache, progress=progress)
     except DeckgenError as error:
         raise typer.Exit(_setup_failure(error, root, output))
     report = result.report
@@ -84,7 +91,8 @@ def check(
     else:
         if len(report):
             typer.echo(format_text(report, root), err=True)
-        typer.echo(summary_line(report, cards, files))
+        if not quiet:
+            typer.echo(summary_line(report, cards, files))
     if report.failed(strict):
         raise typer.Exit(EXIT_SETUP if is_setup_problem(report) else EXIT_CONTENT)
 
@@ -94,14 +102,18 @@ def build(
     project: ProjectArg = Path("."),
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: the project's `out`).")] = None,
     split: Annotated[bool, typer.Option("--split", help="Write one package per theme.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems; no progress bar.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=_NO_CACHE_HELP)] = False,
 ) -> None:
     """Check the project and write Anki packages (one subdeck per theme)."""
     from .pipeline import build_project
+    from .progress import progress_bars, wanted
 
     root = project.resolve()
     try:
-        result = build_project(root, out=out.resolve() if out else None, split=split)
+        with progress_bars(wanted(quiet)) as progress:
+            result = build_project(root, out=out.resolve() if out else None, split=split,
+                                   use_cache=not no_cache, progress=progress)
     except DeckgenError as error:
         raise typer.Exit(_setup_failure(error, root))
     except ContentError as error:

@@ -9,6 +9,7 @@ passage the author probably meant.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -150,12 +151,34 @@ def _find_structured(text: str, pattern: _Pattern) -> tuple[int, int] | None:
     return None
 
 
+def _find_structured_in(starts: Mapping[str, list[int]], n: int, pattern: _Pattern) -> tuple[int, int] | None:
+    """`_find_structured`, given the sorted bounded start of every occurrence of each
+    segment in a text of length n."""
+    if not pattern.segments:
+        return None
+    first, rest = pattern.segments[0], pattern.segments[1:]
+    for s0 in starts.get(first, ()):
+        end = s0 + len(first)
+        for segment, gap in zip(rest, pattern.gaps):
+            found = starts.get(segment)
+            if not found:
+                break
+            k = bisect_left(found, end)
+            if k == len(found) or found[k] + len(segment) > min(n, end + gap + 1 + len(segment)):
+                break
+            end = found[k] + len(segment)
+        else:
+            return s0, end
+    return None
+
+
 # -- the corpus -----------------------------------------------------------------------------
 
 
 class Corpus:
     def __init__(self, sources: Mapping[str, SourceText]):
-        self.sources = dict(sources)
+        # Not copied: a mapping that loads its texts on first use stays lazy.
+        self.sources = sources
         # normalised span -> source id -> normalised (start, end) of every occurrence
         self._found: dict[str, dict[str, list[tuple[int, int]]]] = {}
         self._norm: dict[str, str] = {}
@@ -168,33 +191,51 @@ class Corpus:
             norm = self._norm[span] = normalize(span)
         return norm
 
-    def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
-        """Every occurrence of every span in every source.
+    def prepare(self, spans: Iterable[str]) -> list[str]:
+        """Find every occurrence of every span in every source and remember them for
+        `find`; returns the spans, without repeats.
 
         The normalised spans go into one Aho–Corasick automaton, run once over each
         source; spans with elisions or [insertions] that do not occur literally are
-        then matched segment by segment. Results are remembered for `find`.
+        then matched segment by segment, their segments found by a second automaton.
         """
         spans = list(dict.fromkeys(spans))
         pending = sorted({n for n in map(self.normalized, spans) if _has_words(n) and n not in self._found})
-        if pending:
-            for norm in pending:
-                self._found[norm] = {sid: [] for sid in self.sources}
-            automaton = ahocorasick_rs.AhoCorasick(pending, matchkind=ahocorasick_rs.MatchKind.Standard)
-            for sid, source in self.sources.items():
-                text = source.text
-                for index, start, end in automaton.find_matches_as_indexes(text, overlapping=True):
-                    if _bounded(text, start, end):
-                        self._found[pending[index]][sid].append((start, end))
-            for norm in pending:
-                pattern = _parse(norm)
-                if not pattern.structured:
-                    continue
-                for sid, source in self.sources.items():
-                    if not self._found[norm][sid]:
-                        hit = _find_structured(source.text, pattern)
-                        if hit is not None:
-                            self._found[norm][sid].append(hit)
+        if not pending:
+            return spans
+        for norm in pending:
+            self._found[norm] = {sid: [] for sid in self.sources}
+        automaton = ahocorasick_rs.AhoCorasick(pending, matchkind=ahocorasick_rs.MatchKind.Standard)
+        for sid, source in self.sources.items():
+            text = source.text
+            for index, start, end in automaton.find_matches_as_indexes(text, overlapping=True):
+                if _bounded(text, start, end):
+                    self._found[pending[index]][sid].append((start, end))
+        structured = [(norm, pattern) for norm in pending if (pattern := _parse(norm)).structured]
+        segments = sorted({segment for _, pattern in structured for segment in pattern.segments})
+        if not segments:
+            return spans
+        seg_automaton = ahocorasick_rs.AhoCorasick(segments, matchkind=ahocorasick_rs.MatchKind.Standard)
+        for sid, source in self.sources.items():
+            waiting = [(norm, pattern) for norm, pattern in structured if not self._found[norm][sid]]
+            if not waiting:
+                continue
+            text = source.text
+            starts: dict[str, list[int]] = {}
+            for index, start, end in seg_automaton.find_matches_as_indexes(text, overlapping=True):
+                if _bounded(text, start, end):
+                    starts.setdefault(segments[index], []).append(start)
+            for found in starts.values():
+                found.sort()
+            for norm, pattern in waiting:
+                hit = _find_structured_in(starts, len(text), pattern)
+                if hit is not None:
+                    self._found[norm][sid].append(hit)
+        return spans
+
+    def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
+        """Every occurrence of every span in every source (see `prepare`)."""
+        spans = self.prepare(spans)
         out: dict[str, list[Match]] = {}
         for span in spans:
             norm = self.normalized(span)

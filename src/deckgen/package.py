@@ -1,29 +1,41 @@
-"""Write Anki packages with genanki, reproducibly.
+"""Write Anki packages with genanki's schema, reproducibly and fast.
 
 genanki stamps every note, card and note type with one build timestamp and
 zips with the current time. deckgen needs a per-note ``mod`` (from the
 ledger), ids derived from identity rather than the clock, and a zip whose
 bytes depend only on its content, so an unchanged deck rebuilds to an
 identical file.
+
+genanki supplies the collection schema, the note types' JSON and the rule for
+which cards a note has; the rows themselves are inserted in bulk, since a
+large deck spends most of its packaging time in per-note Python calls. The
+collection is deflated in independent pieces on every core; the pieces join
+into one valid deflate stream, and its bytes depend only on the collection.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import struct
 import tempfile
-import zipfile
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import genanki
+from genanki.apkg_col import APKG_COL
+from genanki.apkg_schema import APKG_SCHEMA
 
 from .atomic import write_atomically
-from .identity import stable_id
 from .render import CompiledNoteType
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_DEFLATE_LEVEL = 6  # zipfile's default
+_PIECE = 1 << 20  # bytes deflated independently; small enough to share out, large enough to compress well
 
 
 class StampedModel(genanki.Model):
@@ -50,26 +62,28 @@ class StampedModel(genanki.Model):
         return data
 
 
-class StampedNote(genanki.Note):
-    """A note whose ``mod`` and ids come from its identity, not the clock."""
+def card_ords(model: genanki.Model, fields: Sequence[str], tags: Sequence[str]) -> tuple[int, ...]:
+    """The cards (template ordinals) Anki will generate for a note, by genanki's own rule."""
+    return tuple(card.ord for card in genanki.Note(model=model, fields=list(fields), tags=list(tags)).cards)
 
-    def __init__(self, model: StampedModel, fields: list[str], tags: Sequence[str], guid: str, mod: int):
-        super().__init__(model=model, fields=fields, tags=list(tags), guid=guid)
-        self.mod = mod
 
-    def write_to_db(self, cursor, timestamp, deck_id, id_gen):  # type: ignore[override]
-        note_id = stable_id("note", self.guid)
-        cursor.execute(
-            "INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);",
-            (note_id, self.guid, self.model.model_id, self.mod, -1, self._format_tags(),
-             self._format_fields(), self.sort_field, 0, 0, ""),
-        )
-        for card in self.cards:
-            cursor.execute(
-                "INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);",
-                (stable_id("card", self.guid, str(card.ord)), note_id, deck_id, card.ord, self.mod, -1,
-                 0, 0, self.due, 0, 0, 0, 0, 0, 0, 0, 0, ""),
-            )
+@dataclass(frozen=True)
+class NoteRow:
+    """A note as stored: its fields, tags and ids, and the (ordinal, id) of each of its cards."""
+
+    note_id: int
+    guid: str
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]
+    cards: tuple[tuple[int, int], ...]
+    digest: str  # content hash of note type, fields and tags, for the ledger
+
+
+@dataclass
+class DeckRows:
+    deck_id: int
+    name: str
+    notes: list[tuple[StampedModel, NoteRow, int]] = field(default_factory=list)  # (note type, note, mod)
 
 
 @dataclass(frozen=True)
@@ -79,30 +93,105 @@ class PackageStats:
     decks: int
 
 
-def write_package(path: Path, decks: Sequence[genanki.Deck]) -> PackageStats:
+def _col_json(decks: Sequence[DeckRows], cursor: sqlite3.Cursor) -> tuple[str, str]:
+    """The collection's decks and models JSON, exactly as genanki's Deck.write_to_db leaves them
+    after writing ``decks`` one by one (models keyed by number and by string alike)."""
+    deck_json = json.loads(cursor.execute("SELECT decks FROM col").fetchone()[0])
+    model_json: dict = json.loads(cursor.execute("SELECT models FROM col").fetchone()[0])
+    latest: dict = {}  # the last deck's update, keyed by model id as an int
+    for deck in decks:
+        deck_json[str(deck.deck_id)] = genanki.Deck(deck.deck_id, deck.name).to_json()
+        # genanki re-reads the JSON it wrote: the int keys it added come back as strings,
+        # the later of two equal keys winning in the earlier one's place.
+        for model_id, value in latest.items():
+            model_json[str(model_id)] = value
+        used: dict[int, StampedModel] = {}
+        for model, _, _ in deck.notes:
+            used.setdefault(model.model_id, model)
+        latest = {model_id: model.to_json(0, deck.deck_id) for model_id, model in used.items()}
+    final = dict(model_json)
+    final.update(latest)
+    return json.dumps(deck_json), json.dumps(final)
+
+
+def _deflate(data: bytes) -> bytes:
+    """Raw deflate of ``data``: each piece by a fresh compressor, all but the last ending
+    on a byte-aligned flush, so that the concatenation is one stream."""
+    view = memoryview(data)
+    starts = list(range(0, len(data), _PIECE)) or [0]
+    last = len(starts) - 1
+
+    def piece(k: int) -> bytes:
+        compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15)
+        out = compressor.compress(view[starts[k]:starts[k] + _PIECE])
+        return out + compressor.flush(zlib.Z_FINISH if k == last else zlib.Z_FULL_FLUSH)
+
+    workers = min(len(starts), os.cpu_count() or 1)
+    if workers <= 1:
+        return b"".join(piece(k) for k in range(len(starts)))
+    with ThreadPoolExecutor(workers) as pool:  # zlib releases the GIL
+        return b"".join(pool.map(piece, range(len(starts))))
+
+
+def _zip(members: Sequence[tuple[str, bytes]]) -> bytes:
+    """A zip archive of deflated members with fixed dates and permissions."""
+    if sum(len(data) for _, data in members) >= 1 << 31:
+        raise ValueError("the collection is too large for a zip archive without zip64")
+    year, month, day, hour, minute, second = _ZIP_DATE
+    dos_time = hour << 11 | minute << 5 | second // 2
+    dos_date = (year - 1980) << 9 | month << 5 | day
+    local: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, data in members:
+        packed = _deflate(data)
+        crc = zlib.crc32(data)
+        encoded = name.encode("ascii")
+        header = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc, len(packed),
+                             len(data), len(encoded), 0) + encoded
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 3 << 8 | 20, 20, 0, 8, dos_time, dos_date,
+                                   crc, len(packed), len(data), len(encoded), 0, 0, 0, 0, 0o644 << 16, offset)
+                       + encoded)
+        local += [header, packed]
+        offset += len(header) + len(packed)
+    directory = b"".join(central)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), offset, 0)
+    return b"".join(local) + directory + end
+
+
+def write_package(path: Path, decks: Sequence[DeckRows]) -> PackageStats:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content."""
     handle, db_name = tempfile.mkstemp(suffix=".anki2")
     os.close(handle)
+    notes = cards = 0
     try:
         connection = sqlite3.connect(db_name)
         try:
-            genanki.Package(list(decks)).write_to_db(connection.cursor(), 0, iter(()))
+            cursor = connection.cursor()
+            cursor.executescript(APKG_SCHEMA)
+            cursor.executescript(APKG_COL)
+            if decks:
+                decks_json, models_json = _col_json(decks, cursor)
+                cursor.execute("UPDATE col SET decks = ?, models = ?", (decks_json, models_json))
+            for deck in decks:
+                note_rows = []
+                card_rows = []
+                for model, note, mod in deck.notes:
+                    note_rows.append((note.note_id, note.guid, model.model_id, mod, -1, f" {' '.join(note.tags)} ",
+                                      "\x1f".join(note.fields), note.fields[model.sort_field_index], 0, 0, ""))
+                    card_rows.extend((card_id, note.note_id, deck.deck_id, ord_, mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
+                                      0, 0, 0, "") for ord_, card_id in note.cards)
+                cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);", note_rows)
+                cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);", card_rows)
+                notes += len(note_rows)
+                cards += len(card_rows)
             connection.commit()
-            cards = connection.execute("SELECT count(*) FROM cards").fetchone()[0]
-            notes = connection.execute("SELECT count(*) FROM notes").fetchone()[0]
         finally:
             connection.close()
         database = Path(db_name).read_bytes()
     finally:
         Path(db_name).unlink(missing_ok=True)
-
-    def write_zip(handle) -> None:
-        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in (("collection.anki2", database), ("media", b"{}")):
-                info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, data)
-
-    write_atomically(path, write_zip)
+    archive = _zip([("collection.anki2", database), ("media", b"{}")])
+    del database
+    write_atomically(path, lambda out: out.write(archive))
     return PackageStats(notes=notes, cards=cards, decks=len(decks))

@@ -3,35 +3,50 @@
 check: load sources → load cards → validate.
 build: check → render → package → write. Nothing is written unless every
 stage before it succeeded.
+
+Both keep what is slow to recompute in the project's cache (see ``cache``):
+normalised sources, parsed card files, each card's verdict and each note's
+rendered fields, each under a key that hashes all its inputs. A run with the
+cache gives exactly the results of a run without it (``use_cache=False``).
 """
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-import genanki
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
+from .cache import Cache, NoCache, digest, open_cache
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
 from .models import Project
 from .notetypes import NOTE_TYPES
-from .package import StampedModel, StampedNote, write_package
 from .project import load_project, slugify
-from .render import Renderer, default_templates_dir
 from .sourcetext import SourceText, load_source_text
 from .validate import Checked, validate
 
+if TYPE_CHECKING:
+    from .package import DeckRows, NoteRow, StampedModel
+    from .render import CompiledNoteType
+
+# A progress report: the stage, and how much of it is done out of how much.
 Progress = Callable[[str, int, int], None]
+
+# Sources larger than this in total are normalised in parallel when none is cached.
+PARALLEL_SOURCE_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
 class CheckResult:
     project: Project
-    texts: dict[str, SourceText]
+    texts: Mapping[str, SourceText]
     checked: Checked
     report: Report
 
@@ -47,20 +62,71 @@ class BuildResult:
     written: tuple[Path, ...] = field(default=())
 
 
-def check_project(root: Path) -> CheckResult:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A run allocates millions of long-lived objects and few reference cycles; the cyclic
+    collector would rescan them all many times over, which costs more than the run itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _report(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+@dataclass
+class _Checked:
+    """A check's result, with what a build reuses from it."""
+
+    result: CheckResult
+    cache: Cache
+    card_keys: list[str]
+    corpus: str  # digest of the sources and their registry entries
+
+
+def check_project(root: Path, *, use_cache: bool = True, progress: Progress | None = None) -> CheckResult:
     """Load and validate the project at ``root``. Raises ``DeckgenError`` on set-up problems."""
+    with _collector_paused():
+        checked = _check(root, use_cache, progress)
+        checked.cache.prune(("sources", "cards", "checks"))
+        return checked.result
+
+
+def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
     report = Report()
-    project = load_project(root, report)
-    texts = load_sources(project, report)
-    checked = validate(project, texts, report)
-    return CheckResult(project, texts, checked, report)
+    cache = open_cache(root.resolve(), use_cache)
+    card_keys: list[str] = []
+    project = load_project(root, report, cache=cache, card_keys=card_keys,
+                           progress=_report(progress, "loading cards"))
+    texts = load_sources(project, report, cache=cache)
+    corpus = texts.digest(project)
+    memo = _FileMemo(cache, "checks", project, card_keys, corpus) if cache.enabled else None
+    if memo is None or memo.missing() >= 50:
+        texts.preload(_report(progress, "reading sources"))
+    checked = validate(project, texts, report, memo=memo, progress=_report(progress, "checking cards"))
+    if memo is not None:
+        memo.save()
+    return _Checked(CheckResult(project, texts, checked, report), cache, card_keys, corpus)
 
 
-def load_sources(project: Project, report: Report) -> dict[str, SourceText]:
-    texts: dict[str, SourceText] = {}
+# -- sources -----------------------------------------------------------------------------------
+
+
+def load_sources(project: Project, report: Report, cache: Cache | None = None) -> SourceTexts:
+    """Read every registered source; each is normalised on first use, or read from the cache."""
+    raws: dict[str, str] = {}
+    keys: dict[str, str] = {}
     for source_id, source in project.sources.items():
         try:
-            raw = source.path.read_bytes().decode("utf-8-sig")
+            data = source.path.read_bytes()
+            raw = data.decode("utf-8-sig")
         except FileNotFoundError:
             raise DeckgenError(Diagnostic.make(
                 codes.SOURCE_UNREADABLE, source.location,
@@ -73,11 +139,179 @@ def load_sources(project: Project, report: Report) -> dict[str, SourceText]:
             raise DeckgenError(Diagnostic.make(
                 codes.SOURCE_UNREADABLE, source.location,
                 f"source {source_id!r}: {source.entry.file!r} is not UTF-8 (byte {exc.start})")) from None
-        texts[source_id] = load_source_text(raw)
-    return texts
+        raws[source_id] = raw
+        keys[source_id] = digest("source", data)
+        if cache is not None:
+            cache.keep("sources", keys[source_id])  # loaded only when used, but still wanted
+    return SourceTexts(raws, keys, cache or NoCache())
+
+
+class SourceTexts(Mapping[str, SourceText]):
+    """The project's normalised sources by id, each built (or read from the cache) when first used."""
+
+    def __init__(self, raws: dict[str, str], keys: dict[str, str], cache: Cache):
+        self._raws = raws
+        self._keys = keys
+        self._cache = cache
+        self._texts: dict[str, SourceText] = {}
+
+    def __getitem__(self, source_id: str) -> SourceText:
+        text = self._texts.get(source_id)
+        if text is None:
+            raw = self._raws[source_id]  # KeyError for an unknown id, as a dict
+            cached = self._cache.get("sources", self._keys[source_id])
+            text = _decode_source(raw, cached) if cached is not None else None
+            if text is None:
+                text = load_source_text(raw)
+                self._cache.put("sources", self._keys[source_id], _encode_source(raw, text))
+            self._texts[source_id] = text
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raws)
+
+    def __len__(self) -> int:
+        return len(self._raws)
+
+    def digest(self, project: Project) -> str:
+        """What every card's verdict depends on besides the card: each source's id, registry
+        entry, path and content, in registry order."""
+        parts: list[str] = []
+        for source_id, source in project.sources.items():
+            parts += [source_id, repr(source.entry), str(source.path.relative_to(project.root)),
+                      self._keys.get(source_id, "")]
+        return digest("corpus", *parts)
+
+    def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Load every source now; when several must be normalised, in parallel processes."""
+        pending = [sid for sid in self._raws if sid not in self._texts]
+        todo = []
+        for done, sid in enumerate(pending, 1):
+            cached = self._cache.get("sources", self._keys[sid])
+            text = _decode_source(self._raws[sid], cached) if cached is not None else None
+            if text is None:
+                todo.append(sid)
+            else:
+                self._texts[sid] = text
+        total = len(pending)
+        done = total - len(todo)
+        if progress is not None and total:
+            progress(done, total)
+        if len(todo) > 1 and sum(len(self._raws[sid]) for sid in todo) >= PARALLEL_SOURCE_BYTES:
+            try:
+                workers = ProcessPoolExecutor(max_workers=min(len(todo), _cpus()))
+            except (OSError, NotImplementedError, ValueError):
+                workers = None
+            if workers is not None:
+                with workers:
+                    for sid, encoded in zip(todo, workers.map(_normalise_encoded, [self._raws[sid] for sid in todo])):
+                        text = _decode_source(self._raws[sid], encoded)
+                        if text is None:  # pragma: no cover - the worker ran the same code
+                            text = load_source_text(self._raws[sid])
+                        self._texts[sid] = text
+                        self._cache.put("sources", self._keys[sid], encoded)
+                        done += 1
+                        if progress is not None:
+                            progress(done, total)
+                return
+        for sid in todo:
+            self[sid]
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+
+def _cpus() -> int:
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _normalise_encoded(raw: str) -> dict[str, Any]:
+    return _encode_source(raw, load_source_text(raw))
+
+
+def _encode_source(raw: str, text: SourceText) -> dict[str, Any]:
+    """A SourceText as plain data, without the raw text (the file holds it)."""
+    out: dict[str, Any] = {}
+    for f in fields(text):
+        if not f.init:
+            continue
+        value = getattr(text, f.name)
+        if f.name == "raw":
+            value = None if value == raw else value
+        elif isinstance(value, MappingProxyType):
+            value = ("mappingproxy", dict(value))
+        out[f.name] = value
+    return out
+
+
+def _decode_source(raw: str, data: Any) -> SourceText | None:
+    names = {f.name for f in fields(SourceText) if f.init}
+    if not isinstance(data, dict) or set(data) != names:
+        return None
+    values = dict(data)
+    if values["raw"] is None:
+        values["raw"] = raw
+    for name, value in values.items():
+        if isinstance(value, tuple) and len(value) == 2 and value[0] == "mappingproxy" and isinstance(value[1], dict):
+            values[name] = MappingProxyType(value[1])
+    try:
+        return SourceText(**values)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- per-card memos -----------------------------------------------------------------------------
+
+
+class _FileMemo:
+    """Per-card results of earlier runs, one cache entry per card file (so that editing one
+    file rewrites one entry), each result found by its card's content key."""
+
+    def __init__(self, cache: Cache, layer: str, project: Project, card_keys: list[str], context: str):
+        self.cache = cache
+        self.layer = layer
+        self.files: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (entry key, stored, current)
+        self.slots: list[tuple[int, str]] = []  # per card: (file, card key)
+        cards = iter(card_keys)
+        for file in project.files:
+            if not file.cards:
+                continue
+            key = digest(layer, str(file.path), context)
+            stored = cache.get(layer, key)
+            self.files.append((key, stored if isinstance(stored, dict) else {}, {}))
+            self.slots += [(len(self.files) - 1, next(cards)) for _ in file.cards]
+
+    def get(self, index: int) -> Any | None:
+        file, card = self.slots[index]
+        value = self.files[file][1].get(card)
+        if value is not None:
+            self.files[file][2][card] = value
+        return value
+
+    def put(self, index: int, value: Any) -> None:
+        file, card = self.slots[index]
+        self.files[file][2][card] = value
+
+    def missing(self) -> int:
+        return sum(card not in self.files[file][1] for file, card in self.slots)
+
+    def save(self) -> None:
+        for key, stored, current in self.files:
+            if current.keys() != stored.keys():
+                self.cache.put(self.layer, key, current)
+
+
+# -- build -------------------------------------------------------------------------------------
 
 
 def templates_dir_for(project: Project) -> Path:
+    from .render import default_templates_dir
+
     own = project.root / "templates"
     return own if own.is_dir() else default_templates_dir()
 
@@ -88,64 +322,134 @@ def output_dir_for(project: Project, out: Path | None) -> Path:
     return project.root / project.config.out
 
 
+def _tree_digest(directory: Path) -> str:
+    """Names and contents of every file under a directory."""
+    parts: list[str | bytes] = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        parts += [path.relative_to(directory).as_posix(), path.read_bytes()]
+    return digest("tree", *parts)
+
+
 def build_project(root: Path, out: Path | None = None, split: bool = False,
-                  now: int | None = None) -> BuildResult:
+                  now: int | None = None, *, use_cache: bool = True, progress: Progress | None = None) -> BuildResult:
     """Check, render and package the project; write the packages and the ledger."""
-    result = check_project(root)
+    with _collector_paused():
+        checked = _check(root, use_cache, progress)
+        result = _build(checked, out, split, now, progress)
+        checked.cache.prune(("sources", "cards", "checks", "notes", "notetypes"))
+        return result
+
+
+def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: str) -> dict[str, CompiledNoteType]:
+    from .render import CompiledNoteType, Renderer
+
+    key = digest("notetypes", render_key)
+    cached = cache.get("notetypes", key)
+    if (isinstance(cached, dict) and cached.keys() == NOTE_TYPES.keys()
+            and all(isinstance(c, CompiledNoteType) and c.spec == NOTE_TYPES[k] for k, c in cached.items())):
+        return cached
+    renderer = Renderer(templates, root)
+    compiled = {key: renderer.compile_notetype(spec) for key, spec in NOTE_TYPES.items()}
+    cache.put("notetypes", key, compiled)
+    return compiled
+
+
+def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
+           progress: Progress | None) -> BuildResult:
+    from .package import DeckRows, NoteRow, StampedModel, card_ords, write_package
+
+    result = checked.result
     if result.report.failed():
         raise ContentError(result.report)
     project = result.project
-    renderer = Renderer(templates_dir_for(project), project.root)
+    cache = checked.cache
+    templates = templates_dir_for(project)
+    render_key = _tree_digest(templates) if cache.enabled else ""
+    compiled_notetypes = _compiled_notetypes(cache, templates, project.root, render_key)
     ledger_path = project.root / LEDGER_FILE
     ledger = Ledger.load(ledger_path)
     now = build_time() if now is None else now
 
     models: dict[str, StampedModel] = {}
-    for key, spec in NOTE_TYPES.items():
-        compiled = renderer.compile_notetype(spec)
-        digest = content_hash([spec.name, [vars(f) for f in spec.fields], compiled.templates, compiled.css])
-        models[key] = StampedModel(compiled, ledger.stamp_notetype(spec.name, digest, now))
+    for key, compiled in compiled_notetypes.items():
+        spec = compiled.spec
+        notetype_hash = content_hash([spec.name, [vars(f) for f in spec.fields], compiled.templates, compiled.css])
+        models[key] = StampedModel(compiled, ledger.stamp_notetype(spec.name, notetype_hash, now))
 
+    namespace = project.config.namespace
+    memo = None
+    if cache.enabled:
+        memo = _FileMemo(cache, "notes", project, checked.card_keys,
+                         digest(checked.corpus, render_key, namespace))
+    renderer = None
     root_deck = project.config.deck
-    decks: dict[str, genanki.Deck] = {}
+    decks: dict[str, DeckRows] = {}
     changed = 0
-    for entry in project.cards:
-        spec = NOTE_TYPES[entry.card.type]
-        source = project.sources[entry.source_id]
-        fields = renderer.fields(entry, source, result.checked.anchors.get(entry.id), spec)
-        tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
-        digest = content_hash([spec.id, fields, tags])
+    cards = project.cards
+    tell = _report(progress, "rendering notes")
+    for index, entry in enumerate(cards):
+        note = memo.get(index) if memo is not None else None
+        if not isinstance(note, NoteRow):
+            if renderer is None:
+                from .render import Renderer
+
+                renderer = Renderer(templates, project.root)
+            spec = NOTE_TYPES[entry.card.type]
+            fields_ = renderer.fields(entry, project.sources[entry.source_id],
+                                      result.checked.anchors.get(entry.id), spec)
+            tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
+            guid = note_guid(namespace, entry.id)
+            note = NoteRow(
+                note_id=stable_id("note", guid),
+                guid=guid,
+                fields=tuple(fields_),
+                tags=tuple(tags),
+                cards=tuple((o, stable_id("card", guid, str(o))) for o in card_ords(models[spec.key], fields_, tags)),
+                digest=content_hash([spec.id, fields_, tags]),
+            )
+            if memo is not None:
+                memo.put(index, note)
         before = ledger.notes.get(entry.id)
-        mod = ledger.stamp_note(entry.id, digest, now)
-        changed += before is None or before.hash != digest
+        mod = ledger.stamp_note(entry.id, note.digest, now)
+        changed += before is None or before.hash != note.digest
         deck_name = f"{root_deck}::{entry.theme}"
         deck = decks.get(deck_name)
         if deck is None:
-            deck = decks[deck_name] = genanki.Deck(stable_id("deck", deck_name), deck_name)
-        deck.add_note(StampedNote(models[entry.card.type], fields, tags,
-                                  note_guid(project.config.namespace, entry.id), mod))
-    ledger.keep_only({entry.id for entry in project.cards})
+            deck = decks[deck_name] = DeckRows(stable_id("deck", deck_name), deck_name)
+        deck.notes.append((models[entry.card.type], note, mod))
+        if tell is not None and ((index + 1) % 1024 == 0 or index + 1 == len(cards)):
+            tell(index + 1, len(cards))
+    if memo is not None:
+        memo.save()
+    ledger.keep_only({entry.id for entry in cards})
 
     out_dir = output_dir_for(project, out)
     ordered = [decks[name] for name in sorted(decks)]
     outputs: list[Path] = []
-    notes = cards = 0
+    notes = cards_written = 0
+    tell = _report(progress, "writing packages" if split else "writing the package")
+    if tell is not None:
+        tell(0, len(ordered) if split else 1)
     if split:
-        for deck in ordered:
+        for done, deck in enumerate(ordered, 1):
             theme = deck.name.split("::", 1)[1]
             path = out_dir / f"{slugify(root_deck)}--{slugify(theme)}.apkg"
             stats = write_package(path, [deck])
             notes += stats.notes
-            cards += stats.cards
+            cards_written += stats.cards
             outputs.append(path)
+            if tell is not None:
+                tell(done, len(ordered))
     else:
         path = out_dir / f"{slugify(root_deck)}.apkg"
         stats = write_package(path, ordered)
-        notes, cards = stats.notes, stats.cards
+        notes, cards_written = stats.notes, stats.cards
         outputs.append(path)
+        if tell is not None:
+            tell(1, 1)
     # The ledger follows the packages: if we die before this, the next build stamps anew.
     ledger.save(ledger_path)
-    return BuildResult(result, tuple(outputs), notes, cards, len(ordered), changed)
+    return BuildResult(result, tuple(outputs), notes, cards_written, len(ordered), changed)
 
 
 def note_tags(own: tuple[str, ...], theme: str, source_id: str, card_type: str) -> list[str]:

@@ -7,11 +7,12 @@ diagnostics; what comes out is typed data.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import typing
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,7 +28,10 @@ from .models import (
     Source,
     SourceRegistry,
 )
-from .yamlfile import YamlDocument, YamlProblem, load_yaml
+from .yamlfile import YamlDocument, YamlProblem, load_yaml, read_bytes
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 CONFIG_FILE = "deckgen.yaml"
 REGISTRY_FILE = Path("sources") / "sources.yaml"
@@ -56,10 +60,20 @@ def display_path(path: Path, root: Path) -> Path:
         return path
 
 
-def load_project(root: Path, report: Report) -> Project:
+def load_project(
+    root: Path,
+    report: Report,
+    *,
+    cache: Cache | None = None,
+    card_keys: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Project:
     """Load the project at ``root``; content problems go to ``report``.
 
-    Raises ``DeckgenError`` when the project cannot be loaded at all.
+    Raises ``DeckgenError`` when the project cannot be loaded at all. With a
+    ``cache``, a card file whose bytes were loaded before is not parsed again;
+    ``card_keys`` then receives each card's content key (see `card_key`), in the
+    order of ``Project.cards``.
     """
     root = root.resolve()
     if not root.is_dir() or not (root / CARDS_DIR).is_dir():
@@ -73,20 +87,27 @@ def load_project(root: Path, report: Report) -> Project:
         )
     config = _load_config(root, report)
     sources = _load_registry(root, report)
-    files = tuple(
-        loaded
-        for path in sorted((root / CARDS_DIR).iterdir())
-        if path.suffix in (".yaml", ".yml") and path.is_file()
-        if (loaded := _load_card_file(path, root, sources, report)) is not None
-    )
-    project = Project(root, config, sources, files)
+    paths = [path for path in sorted((root / CARDS_DIR).iterdir()) if path.suffix in (".yaml", ".yml") and path.is_file()]
+    files: list[CardFile] = []
+    for done, path in enumerate(paths, 1):
+        if cache is not None and cache.enabled:
+            loaded, keys = _load_card_file_cached(path, root, sources, report, cache)
+        else:
+            loaded, keys = _load_card_file(path, root, sources, report), ()
+        if loaded is not None:
+            files.append(loaded)
+            if card_keys is not None:
+                card_keys.extend(keys)
+        if progress is not None:
+            progress(done, len(paths))
+    project = Project(root, config, sources, tuple(files))
     _check_identity(project, report)
     return project
 
 
-def _load_document(path: Path, root: Path, report: Report) -> YamlDocument | None:
+def _load_document(path: Path, root: Path, report: Report, raw: bytes | None = None) -> YamlDocument | None:
     try:
-        document = load_yaml(path, display_path(path, root))
+        document = load_yaml(path, display_path(path, root), raw)
     except YamlProblem as problem:
         report.add(problem.diagnostic)
         return None
@@ -147,8 +168,57 @@ def _load_registry(root: Path, report: Report) -> dict[str, Source]:
     return sources
 
 
-def _load_card_file(path: Path, root: Path, sources: dict[str, Source], report: Report) -> CardFile | None:
-    document = _load_document(path, root, report)
+def card_key(entry: CardEntry) -> str:
+    """A digest of everything about a card that its checks and its note depend on: its
+    values, theme, source and tags, but not its position in the file."""
+    card = entry.card
+    content = (type(card).__name__, tuple(card.__dict__.items()), entry.theme, entry.source_id, entry.tags)
+    return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _load_card_file_cached(
+    path: Path, root: Path, sources: dict[str, Source], report: Report, cache: Cache
+) -> tuple[CardFile | None, tuple[str, ...]]:
+    """`_load_card_file`, or what it gave for the same bytes, path and registered sources."""
+    from .cache import digest
+
+    display = display_path(path, root)
+    try:
+        raw = read_bytes(path, display)
+    except YamlProblem as problem:
+        report.add(problem.diagnostic)
+        return None, ()
+    key = digest("cards", str(display), raw, *sources)
+    hit = cache.get("cards", key)
+    if _is_loaded_file(hit):
+        diagnostics, loaded, keys = hit
+        report.extend(diagnostics)
+        return loaded, keys
+    own = Report()
+    loaded = _load_card_file(path, root, sources, own, raw)
+    keys = tuple(card_key(entry) for entry in loaded.cards) if loaded is not None else ()
+    report.extend(own.diagnostics)
+    cache.put("cards", key, (tuple(own.diagnostics), loaded, keys))
+    return loaded, keys
+
+
+def _is_loaded_file(value: Any) -> bool:
+    if not (isinstance(value, tuple) and len(value) == 3):
+        return False
+    diagnostics, loaded, keys = value
+    return (
+        isinstance(diagnostics, tuple)
+        and all(isinstance(d, Diagnostic) for d in diagnostics)
+        and (loaded is None or isinstance(loaded, CardFile))
+        and isinstance(keys, tuple)
+        and len(keys) == (len(loaded.cards) if loaded is not None else 0)
+    )
+
+
+def _load_card_file(
+    path: Path, root: Path, sources: dict[str, Source], report: Report, raw: bytes | None = None
+) -> CardFile | None:
+    document = _load_document(path, root, report, raw)
     if document is None:
         return None
     shown = document.path

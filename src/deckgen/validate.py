@@ -8,18 +8,19 @@ for misses, to say which passage the author probably meant.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import errorcodes as codes
 from .anchors import Anchor, CitedNote
-from .cloze import parse_cloze
+from .cloze import ParsedCloze, parse_cloze
 from .dates import DateError, check_date, parse_claim
 from .diagnostics import Diagnostic, Report
 from .matching import Corpus, Match
 from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, Project, QuoteCard
 from .numbers import check_figure
-from .sourcetext import SourceText, normalize
+from .sourcetext import SourceText
 
 CONTEXT_CHARS = 180
 MIN_SPLICE_WORDS = 4
@@ -36,51 +37,96 @@ class Checked:
     anchors: dict[str, Anchor]
 
 
-def validate(project: Project, texts: dict[str, SourceText], report: Report) -> Checked:
-    corpus = Corpus(texts)
+# One problem a card's checks found, independent of where the card stands in its
+# file: (code, the card key it concerns, message, hint, related lines, severity).
+Finding = tuple[codes.ErrorCode, str, str, "str | None", tuple[str, ...], "codes.Severity | None"]
+# What checking a card gives: its findings and, when it is found in its source, its anchor.
+Verdict = tuple[tuple[Finding, ...], "Anchor | None"]
+
+# Below this many cards to check, spans are looked up one by one rather than by a
+# pass over every source.
+PREPARE_MIN_CARDS = 50
+
+
+class VerdictMemo(Protocol):
+    """Verdicts of earlier runs, by the card's index in ``Project.cards``."""
+
+    def get(self, index: int) -> Verdict | None: ...
+
+    def put(self, index: int, verdict: Verdict) -> None: ...
+
+
+def validate(project: Project, texts: Mapping[str, SourceText], report: Report, *,
+             memo: VerdictMemo | None = None, progress: Callable[[int, int], None] | None = None) -> Checked:
+    """Check every card. A card's verdict depends only on the card and the sources, so
+    one remembered in ``memo`` is used as it stands; its findings are located anew."""
     cards = project.cards
-    # One pass per source for every plain span in the project; the rest are looked up one by one.
-    corpus.locate_all(span for entry in cards for span in _spans(entry) if span)
+    verdicts: list[Verdict | None] = [None] * len(cards)
+    if memo is not None:
+        verdicts = [memo.get(i) for i in range(len(cards))]
+    todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    if todo:
+        corpus = Corpus(texts)
+        clozes: dict[str, ParsedCloze] = {}
+        if len(todo) >= PREPARE_MIN_CARDS:
+            # One pass per source for every plain span; the rest are looked up one by one.
+            corpus.prepare(span for i in todo for span in _spans(cards[i], clozes) if span)
+        paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
+        authors = {sid: source.entry.author for sid, source in project.sources.items()}
+        for done, i in enumerate(todo, 1):
+            checker = _CardChecker(cards[i], corpus, texts, paths, authors, clozes)
+            anchor = checker.run()
+            verdict = verdicts[i] = (tuple(checker.findings), anchor)
+            if memo is not None:
+                memo.put(i, verdict)
+            if progress is not None and (done % 256 == 0 or done == len(todo)):
+                progress(done, len(todo))
     anchors: dict[str, Anchor] = {}
-    paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
-    authors = {sid: source.entry.author for sid, source in project.sources.items()}
-    for entry in cards:
-        checker = _CardChecker(entry, corpus, texts, paths, authors, report)
-        anchor = checker.run()
-        if anchor is not None and not checker.failed:
+    for entry, verdict in zip(cards, verdicts):
+        findings, anchor = verdict  # type: ignore[misc]
+        failed = False
+        for code, key, message, hint, related, severity in findings:
+            diagnostic = Diagnostic.make(code, entry.at(key), message, card=entry.id, hint=hint,
+                                         related=related, severity=severity)
+            failed = failed or diagnostic.is_error
+            report.add(diagnostic)
+        if anchor is not None and not failed:
             anchors[entry.id] = anchor
     return Checked(anchors)
 
 
-def _spans(entry: CardEntry) -> Iterable[str]:
+def _parsed_cloze(text: str, clozes: dict[str, ParsedCloze]) -> ParsedCloze:
+    parsed = clozes.get(text)
+    if parsed is None:
+        parsed = clozes[text] = parse_cloze(text)
+    return parsed
+
+
+def _spans(entry: CardEntry, clozes: dict[str, ParsedCloze]) -> Iterable[str]:
     card = entry.card
     if isinstance(card, QuoteCard):
         yield card.quote
     if isinstance(card, ClozeCard):
-        yield parse_cloze(card.text).filled()
+        yield _parsed_cloze(card.text, clozes).filled()
     if card.evidence:
         yield card.evidence
 
 
 class _CardChecker:
-    def __init__(self, entry: CardEntry, corpus: Corpus, texts: dict[str, SourceText],
-                 paths: dict[str, str], authors: dict[str, str], report: Report):
+    def __init__(self, entry: CardEntry, corpus: Corpus, texts: Mapping[str, SourceText],
+                 paths: dict[str, str], authors: dict[str, str], clozes: dict[str, ParsedCloze]):
         self.entry = entry
         self.paths = paths
         self.authors = authors
         self.card = entry.card
         self.corpus = corpus
         self.texts = texts
-        self.report = report
-        self.failed = False
+        self.clozes = clozes
+        self.findings: list[Finding] = []
 
     def error(self, code: codes.ErrorCode, key: str, message: str, *, hint: str | None = None,
               related: Iterable[str] = (), severity: codes.Severity | None = None) -> None:
-        diagnostic = Diagnostic.make(code, self.entry.at(key), message, card=self.entry.id, hint=hint,
-                                     related=related, severity=severity)
-        if diagnostic.is_error:
-            self.failed = True
-        self.report.add(diagnostic)
+        self.findings.append((code, key, message, hint, tuple(related), severity))
 
     def run(self) -> Anchor | None:
         card = self.card
@@ -173,7 +219,7 @@ class _CardChecker:
         return self.paths.get(source_id, source_id)
 
     def check_cloze(self, card: ClozeCard) -> Match | None:
-        parsed = parse_cloze(card.text)
+        parsed = _parsed_cloze(card.text, self.clozes)
         for problem in parsed.problems:
             code = codes.CLOZE_NUMBERING if problem.code == "cloze-gap" else codes.CLOZE_SYNTAX
             self.error(code, "text", problem.message)
@@ -181,9 +227,9 @@ class _CardChecker:
             return None
         match = self.locate(parsed.filled(), "text", codes.CLOZE_NOT_FOUND, "cloze sentence (deletions filled in)")
         if card.evidence:
-            evidence = normalize(card.evidence)
+            evidence = self.corpus.normalized(card.evidence)
             for deletion in parsed.deletions:
-                if normalize(deletion.answer) not in evidence:
+                if self.corpus.normalized(deletion.answer) not in evidence:
                     self.error(codes.CLOZE_ANSWER_NOT_IN_EVIDENCE, "text",
                                f"cloze answer {deletion.answer!r} does not occur in the evidence")
         return match
@@ -193,12 +239,12 @@ class _CardChecker:
         text = self.texts[match.source_id].text
         window = text[max(0, match.start - SPEAKER_WINDOW): match.end + SPEAKER_WINDOW]
         author = self.authors.get(match.source_id, "")
-        if author and normalize(author) == normalize(self.card.speaker):
+        if author and self.corpus.normalized(author) == self.corpus.normalized(self.card.speaker):
             return  # the source's own author speaks throughout it
         names = [w for w in re.findall(r"[\w'’.-]+", self.card.speaker) if len(w) >= 3 and w[0].isupper()]
         if not names:
             return
-        if not any(normalize(name) in window for name in names):
+        if not any(self.corpus.normalized(name) in window for name in names):
             self.error(
                 codes.SPEAKER_NOT_NEAR, "speaker",
                 f"{self.card.speaker!r} is not named near the quotation in {match.source_id!r}",

@@ -75,6 +75,11 @@ class YamlProblem(Exception):
 
 def read_text(path: Path, display: Path) -> str:
     """Read a UTF-8 file (a BOM is allowed), or raise a located problem."""
+    return decode_text(read_bytes(path, display), display)
+
+
+def read_bytes(path: Path, display: Path) -> bytes:
+    """Read a file of at most MAX_FILE_BYTES, or raise a located problem."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -86,11 +91,15 @@ def read_text(path: Path, display: Path) -> str:
                     hint="split the cards over several files",
                 )
             )
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise YamlProblem(
             Diagnostic.make(codes.SOURCE_UNREADABLE, Location(display), f"cannot read file: {exc.strerror}")
         ) from exc
+
+
+def decode_text(raw: bytes, display: Path) -> str:
+    """UTF-8 text (a BOM is allowed), or raise a located problem."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -107,9 +116,10 @@ def read_text(path: Path, display: Path) -> str:
         ) from exc
 
 
-def load_yaml(path: Path, display: Path | None = None) -> YamlDocument:
+def load_yaml(path: Path, display: Path | None = None, raw: bytes | None = None) -> YamlDocument:
+    """Load the YAML file at ``path``; ``raw`` is its content when the caller has read it already."""
     display = display or path
-    text = read_text(path, display)
+    text = read_text(path, display) if raw is None else decode_text(raw, display)
     return parse_yaml(text, display)
 
 

@@ -1,0 +1,218 @@
+"""A content-addressed cache of intermediate results, in ``<project>/.deckgen-cache/``.
+
+What is cached is what takes time to recompute: normalised source texts, parsed
+card files (with the position of every key), each card's verdict and each note's
+rendered fields. Every entry is found by a key that hashes everything its value
+depends on, together with a salt made of deckgen's version, the cache schema, the
+bytes of deckgen's own code and the installed versions of the libraries it relies
+on. So an entry is either exactly what recomputing would give, or it is never
+looked up.
+
+An entry that cannot be read back whole (truncated, bit-flipped, foreign, written
+by another version) is ignored and recomputed: the cache can make a run faster,
+never different. Entries are written atomically, without fsync: a power cut can
+lose an entry but not leave a half-written one that passes the checksum.
+
+Values are pickled, and read back with an unpickler that builds only deckgen's own
+data classes and a few standard types, so a cache directory that came with a
+project cannot run code.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+import sys
+import zlib
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .atomic import write_bytes_atomically
+from .errorcodes import ALL_CODES, ErrorCode
+
+CACHE_DIR = ".deckgen-cache"
+SCHEMA = 1
+_MAGIC = b"deckgen-cache\x00"
+_HEADER = len(_MAGIC) + 4 + 32  # magic, crc32 of the payload, the entry's key
+
+# Libraries whose behaviour is part of the results: a new version invalidates the cache.
+_DEPENDENCIES = ("yaml", "pydantic", "pydantic_core", "ftfy", "rapidfuzz", "ahocorasick_rs", "jinja2",
+                 "markupsafe", "nh3", "genanki", "wcwidth", "regex")
+
+
+@lru_cache(maxsize=1)
+def salt() -> bytes:
+    """What every key depends on besides its own inputs."""
+    h = hashlib.sha256()
+    h.update(f"{__version__}\x00{SCHEMA}\x00{sys.version}\x00".encode())
+    package = Path(__file__).parent
+    for path in sorted(package.glob("*.py")):
+        h.update(path.name.encode() + b"\x00" + path.read_bytes() + b"\x00")
+    places: set[Path] = set()
+    for name in _DEPENDENCIES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin:
+            h.update(f"{name}:absent\x00".encode())
+            continue
+        origin = Path(spec.origin)
+        places.add(origin.parent.parent if origin.name == "__init__.py" else origin.parent)
+    for place in sorted(places):
+        try:
+            # Installed distributions are named with their versions: name-1.2.3.dist-info.
+            names = sorted(n for n in os.listdir(place) if n.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            names = []
+        h.update(("\x00".join(names) + "\x01").encode())
+    return h.digest()
+
+
+def digest(*parts: bytes | str) -> str:
+    """A key: the salt and the parts, each length-prefixed so that no two lists of parts collide."""
+    h = hashlib.sha256(salt())
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+# -- safe pickling --------------------------------------------------------------------------
+
+def _error_code(code: str) -> ErrorCode:
+    return ALL_CODES[code]
+
+
+# Codes are compared by identity in places; they travel by name and come back as the same object.
+copyreg.pickle(ErrorCode, lambda code: (_error_code, (code.code,)))
+
+_ALLOWED = {
+    "deckgen.cache": {"_error_code"},
+    "deckgen.models": {"CardEntry", "CardFile", "QuoteCard", "ClozeCard", "FactCard", "DateCard", "FigureCard"},
+    "deckgen.diagnostics": {"Diagnostic", "Location"},
+    "deckgen.errorcodes": {"Severity"},
+    "deckgen.anchors": {"Anchor", "CitedNote"},
+    "deckgen.sourcetext": {"Footnote", "Locator"},
+    "deckgen.package": {"NoteRow"},
+    "deckgen.render": {"CompiledNoteType"},
+    "deckgen.notetypes": {"NoteTypeSpec", "FieldSpec", "TemplateSpec"},
+    "datetime": {"date"},
+    "pathlib": {"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"},
+    "array": {"array", "_array_reconstructor"},
+    "copyreg": {"_reconstructor"},
+    "builtins": {"object", "set", "frozenset"},
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if name in _ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the cache")
+
+
+# -- the store ------------------------------------------------------------------------------
+
+class Cache:
+    """Entries under ``<root>/.deckgen-cache/<layer>/``, one file per key."""
+
+    enabled = True
+
+    def __init__(self, root: Path):
+        self.dir = root / CACHE_DIR
+        self.used: dict[str, set[str]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, layer: str, key: str) -> Path:
+        return self.dir / layer / key[:64]
+
+    def get(self, layer: str, key: str) -> Any | None:
+        """The value stored under ``key``, or None when there is none that reads back whole."""
+        self.used.setdefault(layer, set()).add(key[:64])
+        try:
+            with open(self._path(layer, key), "rb") as handle:
+                data = handle.read()
+            if len(data) < _HEADER or not data.startswith(_MAGIC):
+                raise ValueError("not a cache entry")
+            crc = int.from_bytes(data[len(_MAGIC):len(_MAGIC) + 4], "little")
+            if data[len(_MAGIC) + 4:_HEADER] != bytes.fromhex(key[:64]):
+                raise ValueError("entry stored under another key")
+            payload = memoryview(data)[_HEADER:]
+            if zlib.crc32(payload) != crc:
+                raise ValueError("checksum mismatch")
+            value = _Unpickler(io.BytesIO(payload)).load()
+        except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never an error
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def keep(self, layer: str, key: str) -> None:
+        """Spare an entry from `prune` although this run did not read it."""
+        self.used.setdefault(layer, set()).add(key[:64])
+
+    def put(self, layer: str, key: str, value: Any) -> None:
+        self.used.setdefault(layer, set()).add(key[:64])
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            header = _MAGIC + zlib.crc32(payload).to_bytes(4, "little") + bytes.fromhex(key[:64])
+            path = self._path(layer, key)
+            if not self.dir.exists():
+                self.dir.mkdir(exist_ok=True)
+                # The cache is a local artefact; keep it out of version control even
+                # in a project whose .gitignore does not mention it.
+                (self.dir / ".gitignore").write_text("*\n")
+            path.parent.mkdir(exist_ok=True)
+            write_bytes_atomically(path, header + payload, durable=False)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            pass  # a cache that cannot be written only makes the next run slower
+
+    def prune(self, layers: Iterable[str]) -> None:
+        """Remove the entries of ``layers`` that this run did not use."""
+        for layer in layers:
+            keep = self.used.get(layer, set())
+            try:
+                names = os.listdir(self.dir / layer)
+            except OSError:
+                continue
+            for name in names:
+                if name not in keep and not name.startswith("."):
+                    try:
+                        (self.dir / layer / name).unlink()
+                    except OSError:
+                        pass
+
+
+class NoCache(Cache):
+    """Used with ``--no-cache``: nothing is read or written."""
+
+    enabled = False
+
+    def __init__(self, root: Path | None = None):
+        self.dir = Path(os.devnull)
+        self.used = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, layer: str, key: str) -> Any | None:
+        return None
+
+    def put(self, layer: str, key: str, value: Any) -> None:
+        return None
+
+    def prune(self, layers: Iterable[str]) -> None:
+        return None
+
+
+def open_cache(root: Path, enabled: bool = True) -> Cache:
+    return Cache(root) if enabled else NoCache()

@@ -1,0 +1,242 @@
+"""The project cache (.deckgen-cache) changes how fast a run is, never what it finds.
+
+Every test compares a run that uses the cache with one that does not; none
+times anything.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import zlib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from deckgen import cache as cache_module
+from deckgen import errorcodes as codes
+from deckgen import pipeline
+from deckgen.cache import CACHE_DIR
+
+NOW = 1_700_000_000
+
+# Problems of every stage, so that cached findings are compared, not only clean results.
+BROKEN_CARDS = """\
+theme: Broken on purpose
+source: kotkin-1932
+cards:
+  - id: misquoted
+    type: fact
+    front: What was manufactured?
+    back: Tanks
+    evidence: the Soviets, who had been incapable of producing a single decent tank, would manufacture 2,700.
+
+  - id: wrong-figure
+    type: figure
+    prompt: How many tanks?
+    value: "3,100"
+    evidence: the Soviets, who had been incapable of producing a single decent tank, would manufacture 2,600.
+
+  - id: Not_A_Slug
+    type: fact
+    front: Bad id
+    back: yes
+    evidence: Japan had changed his mind.
+
+  - id: unknown-key
+    type: fact
+    front: A typo in a key
+    back: x
+    evidnce: Japan had changed his mind.
+
+  - id: other-source
+    type: fact
+    front: Which source?
+    back: Wesser
+    evidence: Joseph Stalin ordered the entire Soviet nation into mourning
+
+  - id: good-one
+    type: fact
+    front: What changed Stalin's mind?
+    back: Japan
+    evidence: Japan had changed his mind.
+"""
+
+
+@pytest.fixture
+def project(shipped_project: Path) -> Path:
+    (shipped_project / "cards" / "zz-broken.yaml").write_text(BROKEN_CARDS, encoding="utf-8")
+    (shipped_project / "cards" / "zz-not-yaml.yaml").write_text("theme: [unclosed\ncards: []\n", encoding="utf-8")
+    return shipped_project
+
+
+def outcome(result: pipeline.CheckResult) -> tuple:
+    """Everything a check finds, positions included."""
+    cards = result.project.cards
+    return (
+        list(result.report.diagnostics),
+        dict(result.checked.anchors),
+        result.project.files,
+        [entry.fields for entry in cards],
+        [entry.location for entry in cards],
+    )
+
+
+def source_state(result: pipeline.CheckResult) -> dict:
+    return {sid: {f.name: getattr(text, f.name) for f in fields(text)} for sid, text in result.texts.items()}
+
+
+def cache_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / CACHE_DIR).rglob("*") if p.is_file() and p.name != ".gitignore")
+
+
+def test_cached_check_equals_uncached(project: Path) -> None:
+    plain = pipeline.check_project(project, use_cache=False)
+    assert not (project / CACHE_DIR).exists()
+    cold = pipeline.check_project(project)
+    assert cache_files(project)
+    warm = pipeline.check_project(project)
+    assert plain.report.failed()
+    codes_found = {d.code for d in plain.report.diagnostics}
+    assert {codes.EVIDENCE_NOT_FOUND, codes.FIGURE_UNSUPPORTED, codes.BAD_ID, codes.UNKNOWN_KEY,
+            codes.FOUND_IN_OTHER_SOURCE, codes.YAML_SYNTAX} <= codes_found
+    assert outcome(cold) == outcome(plain)
+    assert outcome(warm) == outcome(plain)
+    assert source_state(warm) == source_state(plain)
+
+
+def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+
+    def products(root: Path) -> dict[str, bytes]:
+        built = {p.name: p.read_bytes() for p in (root / "dist").glob("*.apkg")}
+        return {**built, "ledger": (root / "deckgen.lock").read_bytes()}
+
+    pipeline.build_project(shipped_project, now=NOW)
+    pipeline.build_project(other, now=NOW, use_cache=False)
+    assert products(shipped_project) == products(other)
+
+    for root in (shipped_project, other):
+        card_file = root / "cards" / "kotkin-1932-famine-and-strain.yaml"
+        text = card_file.read_text(encoding="utf-8")
+        card_file.write_text(text.replace("back: The 17th party conference", "back: The party conference"),
+                             encoding="utf-8")
+    warm = pipeline.build_project(shipped_project, now=NOW + 1)
+    plain = pipeline.build_project(other, now=NOW + 1, use_cache=False)
+    assert warm.changed_notes == plain.changed_notes == 1
+    assert products(shipped_project) == products(other)
+
+    pipeline.build_project(shipped_project, now=NOW + 2, split=True)
+    pipeline.build_project(other, now=NOW + 2, split=True, use_cache=False)
+    assert products(shipped_project) == products(other)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "swap"])
+def test_corrupt_cache_is_ignored(project: Path, damage: str) -> None:
+    plain = pipeline.check_project(project, use_cache=False)
+    pipeline.check_project(project)
+    entries = cache_files(project)
+    assert entries
+    for index, path in enumerate(entries):
+        data = path.read_bytes()
+        if damage == "truncate":
+            path.write_bytes(data[: len(data) // 2])
+        elif damage == "flip":
+            spot = len(data) - 1 - index % 50
+            path.write_bytes(data[:spot] + bytes([data[spot] ^ 0x10]) + data[spot + 1:])
+        elif damage == "garbage":
+            path.write_bytes(os.urandom(200))
+        elif damage == "empty":
+            path.write_bytes(b"")
+        elif damage == "swap":  # a whole, valid entry, filed under another key
+            other = entries[(index + 1) % len(entries)]
+            if other != path:
+                shutil.copyfile(other, path.with_name(path.name + ".swap"))
+    if damage == "swap":
+        for path in entries:
+            swapped = path.with_name(path.name + ".swap")
+            if swapped.exists():
+                swapped.replace(path)
+    assert outcome(pipeline.check_project(project)) == outcome(plain)
+    # The run replaced what it could not read: the next one is served from the cache again.
+    assert outcome(pipeline.check_project(project)) == outcome(plain)
+
+
+def test_a_cache_entry_cannot_run_code(project: Path, tmp_path: Path) -> None:
+    plain = pipeline.check_project(project, use_cache=False)
+    pipeline.check_project(project)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps(Exploit())
+    for path in cache_files(project):
+        data = path.read_bytes()
+        magic = data[: len(cache_module._MAGIC)]
+        key = data[len(magic) + 4: len(magic) + 36]
+        path.write_bytes(magic + zlib.crc32(payload).to_bytes(4, "little") + key + payload)
+    assert outcome(pipeline.check_project(project)) == outcome(plain)
+    assert not marker.exists()
+
+
+def test_edited_card_file_is_parsed_again(project: Path) -> None:
+    pipeline.check_project(project)
+    card_file = project / "cards" / "zz-broken.yaml"
+    text = card_file.read_text(encoding="utf-8")
+    # Two lines above every card move its findings down; a fixed card loses its finding.
+    edited = text.replace("cards:\n", "cards:\n  # a comment\n  # another\n", 1)
+    edited = edited.replace("would manufacture 2,700.", "would manufacture 2,600.")
+    card_file.write_text(edited, encoding="utf-8")
+    warm = pipeline.check_project(project)
+    plain = pipeline.check_project(project, use_cache=False)
+    assert outcome(warm) == outcome(plain)
+    assert not any(d.card == "misquoted" for d in warm.report.diagnostics)
+    (figure,) = [d for d in warm.report.diagnostics if d.card == "wrong-figure"]
+    assert figure.location.line == edited.splitlines().index('    value: "3,100"') + 1
+
+
+def test_edited_source_is_normalised_again(project: Path) -> None:
+    pipeline.check_project(project)
+    source = project / "sources" / "kotkin-1932.txt"
+    os.chmod(source, 0o644)
+    source.write_text(source.read_text(encoding="utf-8").replace("Japan had changed his mind.", "Japan mattered."),
+                      encoding="utf-8")
+    warm = pipeline.check_project(project)
+    assert outcome(warm) == outcome(pipeline.check_project(project, use_cache=False))
+    assert any(d.card == "good-one" and d.code is codes.EVIDENCE_NOT_FOUND for d in warm.report.diagnostics)
+
+
+def test_no_cache_reads_and_writes_nothing(project: Path, deckgen) -> None:
+    run = deckgen("check", project, "--no-cache")
+    assert run.code == 1
+    assert not (project / CACHE_DIR).exists()
+    assert deckgen("check", project).output == run.output
+    assert (project / CACHE_DIR).is_dir()
+
+
+def test_a_new_deckgen_version_does_not_read_old_entries(project: Path, monkeypatch) -> None:
+    plain = pipeline.check_project(project, use_cache=False)
+    pipeline.check_project(project)
+    before = {p.name for p in cache_files(project)}
+    monkeypatch.setattr(cache_module, "__version__", "999.0")
+    cache_module.salt.cache_clear()
+    try:
+        assert outcome(pipeline.check_project(project)) == outcome(plain)
+        after = {p.name for p in cache_files(project)}
+    finally:
+        monkeypatch.undo()
+        cache_module.salt.cache_clear()
+    assert after and not after & before  # old entries were neither used nor kept
+
+
+def test_sources_normalised_in_parallel_are_the_same(project: Path, monkeypatch) -> None:
+    plain = pipeline.check_project(project, use_cache=False)
+    monkeypatch.setattr(pipeline, "PARALLEL_SOURCE_BYTES", 0)
+    parallel = pipeline.check_project(project)
+    assert outcome(parallel) == outcome(plain)
+    assert source_state(parallel) == source_state(plain)
