@@ -257,3 +257,19 @@ def test_pages_fit_a_phone(site: Site, open_page):
 def _brightness(css_colour: str) -> float:
     r, g, b = (int(x) for x in re.findall(r"\d+", css_colour)[:3])
     return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def test_a_long_card_list_lays_out_only_its_first_rows(tmp_path, open_page, monkeypatch):
+    from deckgen import preview
+
+    monkeypatch.setattr(preview, "LIST_LIMIT", 5)
+    root = copy_project(tmp_path / "project")
+    long_list = Site(root, root / "preview")
+    write_preview(root, long_list.out)
+    page = open_page(long_list.url("index.html"))
+    assert page.locator("#cards .pv-row:visible").count() == 5
+    assert page.locator("[data-more]").inner_text().startswith(f"Showing the first 5 of {len(long_list.cards)}")
+    page.select_option("#cards select[data-filter=type]", "figure")
+    figures = sum(c["type"] == "figure" for c in long_list.cards.values())
+    assert page.locator("[data-count]").inner_text() == f"{figures} of {len(long_list.cards)} shown"
+    assert page.locator("#cards .pv-row:visible").count() == min(5, figures)

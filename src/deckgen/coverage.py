@@ -130,9 +130,14 @@ def anchor_span(text: SourceText, anchor: Anchor) -> tuple[int, int]:
         return 0, 0
     raw = text.raw
     start = min(len(raw), text.line_starts[anchor.line - 1] + max(anchor.col, 1) - 1)
+    removed = text.removed
+    r_index = bisect_right(removed, (start, len(raw) + 1))
+    if r_index and removed[r_index - 1][1] > start:
+        r_index -= 1
+    end = start + len(anchor.matched)
+    if raw.startswith(anchor.matched, start) and (r_index == len(removed) or removed[r_index][0] >= end):
+        return start, end  # the common case: the span stands in the source as written, on one line
     wanted = [c for c in anchor.matched if not c.isspace()]
-    removed = [r for r in text.removed if r[1] > start]
-    r_index = 0
     pos, end = start, start
     for char in wanted:
         while pos < len(raw):
@@ -147,7 +152,7 @@ def anchor_span(text: SourceText, anchor: Anchor) -> tuple[int, int]:
             break
         if pos >= len(raw) or raw[pos] != char:
             # The raw text disagrees with the anchor: keep what was confirmed, at least the start.
-            return start, max(end, min(len(raw), start + len(anchor.matched)) if end == start else end)
+            return start, end if end > start else min(len(raw), start + len(anchor.matched))
         pos += 1
         end = pos
     return start, end
@@ -169,8 +174,7 @@ def _line_kind(line: str, in_bibliography: bool) -> str:
     if _MARKDOWN_HEADING.match(line) or _CALLOUT.match(line) or _WIKI_LINK_LINE.match(line):
         return HEADING
     content = _QUOTE_PREFIX.sub("", stripped)
-    letters = [c for c in content if c.isalpha()]
-    if letters and not any(c.islower() for c in letters):
+    if content.isupper():  # only capitals among its letters: "OMINOUS SIGNS"
         return HEADING
     if _URL_LINE.match(content) or (_IMPRINT.search(content) and _words(content) < 60):
         return BIBLIOGRAPHY
@@ -270,19 +274,26 @@ def source_coverage(source_id: str, file: str, text: SourceText,
     blocks, groups = source_blocks(text)
     spans = {card_id: anchor_span(text, anchor) for card_id, anchor in anchors}
     ordered = sorted((a, b, card_id) for card_id, (a, b) in spans.items() if b > a)
-    span_starts = [a for a, _, _ in ordered]
+    covering: dict[int, dict[str, None]] = {}  # paragraph index -> card ids, in span order
+    # Blocks and spans both run in source order: one sweep pairs them.
+    active: list[tuple[int, int, str]] = []
+    next_span = 0
+    for block in blocks:
+        if block.paragraph is None:
+            continue
+        while next_span < len(ordered) and ordered[next_span][0] < block.end:
+            active.append(ordered[next_span])
+            next_span += 1
+        active = [span for span in active if span[1] > block.start]
+        for a, b, card_id in active:
+            if a < block.end:
+                covering.setdefault(block.paragraph, {}).setdefault(card_id, None)
     paragraphs: list[Paragraph] = []
     for index, members in enumerate(groups):
         ranges = tuple((blocks[i].start, blocks[i].end) for i in members)
-        cards: dict[str, None] = {}
-        for lo, hi in ranges:
-            # Spans are short next to a source: scan those starting before this range ends.
-            for a, b, card_id in ordered[: bisect_right(span_starts, hi - 1)]:
-                if b > lo and a < hi:
-                    cards.setdefault(card_id, None)
         first, last = blocks[members[0]], blocks[members[-1]]
         paragraphs.append(Paragraph(index, ranges, first.first_line, last.last_line,
-                                    _preview(text.raw[first.start:first.end]), tuple(cards)))
+                                    _preview(text.raw[first.start:first.end]), tuple(covering.get(index, ()))))
     return SourceCoverage(source_id, file, tuple(blocks), tuple(paragraphs), spans)
 
 

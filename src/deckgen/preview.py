@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+from bisect import bisect_right
 import re
 import secrets
 import shutil
@@ -35,6 +36,8 @@ from .sourcetext import SourceText
 
 MARKER = ".deckgen-preview"
 EXCERPT_CHARS = 160
+# The card list lays out at most this many rows at once; a browser slows to a crawl on tens of thousands.
+LIST_LIMIT = 500
 
 # --------------------------------------------------------------------------------------
 # Anki's template language, the part deckgen uses
@@ -510,6 +513,7 @@ def render_site(result: CheckResult) -> Site:
         "errors": len(result.report.errors),
         "warnings": len(result.report.warnings),
         "coverage": coverage,
+        "list_limit": LIST_LIMIT,
     }
 
     files: dict[str, bytes] = {}
@@ -519,11 +523,12 @@ def render_site(result: CheckResult) -> Site:
         text = env.get_template(template).render(root="../" * depth, **common, **context)
         files[path] = text.encode("utf-8")
 
-    page("index.html", "index.html", notes=notes, note_pages=note_pages, loose_problems=loose_problems)
+    rows = {note.id: _note_row(note, note_pages[note.id]) for note in notes}
+    page("index.html", "index.html", notes=list(rows.values()), loose_problems=loose_problems)
     for theme in themes:
         row = next(r for r in theme_rows if r["slug"] == slugs[theme])
         members = by_theme[theme]
-        page(f"themes/{slugs[theme]}.html", "theme.html", theme=row, notes=[_note_view(n) for n in members],
+        page(f"themes/{slugs[theme]}.html", "theme.html", theme=row, notes=[rows[n.id] for n in members],
              theme_tags=sorted({t for n in members for t in n.entry.tags}),
              theme_sources=sorted({n.entry.source_id for n in members}))
     for item in sources:
@@ -550,11 +555,25 @@ def _coverage_of(report: CoverageReport, source_id: str) -> SourceCoverage | Non
     return next((s for s in report.sources if s.source_id == source_id), None)
 
 
-def _note_view(note: PreviewNote) -> dict[str, object]:
+def _note_row(note: PreviewNote, href: str) -> dict[str, object]:
+    """What the pages show of a note, as plain values: templates look them up by key, which is cheap."""
+    entry = note.entry
     return {
-        "note": note,
         "id": note.id,
-        "type": note.entry.card.type,
+        "type": entry.card.type,
+        "theme": entry.theme,
+        "theme_slug": note.theme_slug,
+        "source": entry.source_id,
+        "tags": list(entry.tags),
+        "tags_attr": f" {' '.join(entry.tags)} ",
+        "search": note.search,
+        "excerpt": note.excerpt,
+        "href": href,
+        "anchored": note.anchored,
+        "problems": [
+            {"severity": d.severity.value, "code": d.code.code, "message": d.message, "hint": d.hint}
+            for d in note.problems
+        ],
         "cards": [
             {"ordinal": c.ordinal, "name": c.name, "question": Markup(c.question), "answer": Markup(c.answer)}
             for c in note.cards
@@ -579,7 +598,14 @@ def _reader_html(text: SourceText, cov: SourceCoverage, note_pages: Mapping[str,
         starts_at.setdefault(a, []).append(cid)
     out: list[str] = []
     last_paragraph = None
+    active: list[tuple[int, int, str]] = []
+    next_span = 0
     for block in cov.blocks:
+        # Blocks and spans both run in source order: keep only the spans that reach this block.
+        while next_span < len(spans) and spans[next_span][0] < block.end:
+            active.append(spans[next_span])
+            next_span += 1
+        active = [span for span in active if span[1] > block.start]
         paragraph = cov.paragraphs[block.paragraph] if block.paragraph is not None else None
         if paragraph is not None:
             state = "pv-covered" if paragraph.covered else "pv-uncovered"
@@ -600,7 +626,7 @@ def _reader_html(text: SourceText, cov: SourceCoverage, note_pages: Mapping[str,
                 label = '<span class="pv-badge pv-badge-gap">no card yet</span>'
         elif paragraph is None:
             label = f'<span class="pv-badge pv-badge-minor">{_KIND_LABEL.get(block.kind, block.kind)}</span>'
-        body = _highlighted(raw, block.start, block.end, spans, starts_at, removed, note_pages)
+        body = _highlighted(raw, block.start, block.end, active, starts_at, removed, note_pages)
         out.append(
             f'<div class="pv-block {state}{" pv-continued" if continued else ""}"{ident} '
             f'data-line="{block.first_line}"><a class="pv-ln" href="#L{block.first_line}" '
@@ -614,10 +640,12 @@ def _highlighted(raw: str, a: int, b: int, spans: list[tuple[int, int, str]], st
     inside = [(s, e, cid) for s, e, cid in spans if e > a and s < b]
     if not inside:
         return _text_html(raw[a:b])
-    # Cut-out blocks (page-break footnotes) inside a span are not part of what the card cites.
     cuts = {a, b}
     for s, e, _ in inside:
         cuts.update(x for x in (s, e) if a < x < b)
+    # Cut-out blocks (page-break footnotes) inside a span are not part of what the card cites.
+    first_cut = max(0, bisect_right(removed, (a, a)) - 1)
+    removed = [r for r in removed[first_cut:bisect_right(removed, (b, b))] if r[1] > a and r[0] < b]
     for s, e in removed:
         cuts.update(x for x in (s, e) if a < x < b)
     points = sorted(cuts)
