@@ -574,3 +574,23 @@ def test_site_pages_hold_every_card(deck: Deck):
     for card_id in deck.yaml:
         assert f'id="n-{card_id}"'.encode() in theme_pages
     assert theme_pages.count(b'class="pv-card"') == site.cards
+
+
+def test_preview_shows_cards_that_fail_the_check_and_says_so(deckgen, hostile: Path, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(hostile, project)
+    path = project / "cards" / "hostile.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["cards"].append({"id": "misquoted", "type": "quote", "quote": "The envoy wrote nothing at all",
+                          "speaker": "The envoy"})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=10_000), encoding="utf-8")
+    run = deckgen("preview", project)
+    assert run.code == 1, run.output
+    assert "quote-not-found" in run.stderr
+    page = next((project / "preview" / "themes").glob("*.html")).read_text(encoding="utf-8")
+    article = page[page.index('id="n-misquoted"'):]
+    article = article[:article.index("</article>")]
+    assert 'class="pv-problems"' in article and "quote-not-found" in article
+    assert "in hostile →" not in article, "a card with no place in its source links to none"
+    index = (project / "preview" / "index.html").read_text(encoding="utf-8")
+    assert "1 error: the build would refuse this deck" in index

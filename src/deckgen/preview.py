@@ -612,7 +612,7 @@ def _reader_html(text: SourceText, cov: SourceCoverage, note_pages: Mapping[str,
             continued = last_paragraph == block.paragraph
             last_paragraph = block.paragraph
         else:
-            state = f"pv-minor pv-{block.kind}"
+            state = f"pv-minor pv-kind-{block.kind}"
             continued = False
         ident = f' id="p{paragraph.index + 1}"' if paragraph is not None and not continued else ""
         lines = (f"{block.first_line}" if block.first_line == block.last_line
