@@ -96,6 +96,8 @@ class Ledger:
         self.notes = {key: stamp for key, stamp in self.notes.items() if key in note_keys}
 
     def to_bytes(self) -> bytes:
+        if _plain(self.notetypes) and _plain(self.notes):
+            return _ledger_text(self.notetypes, self.notes).encode()
         data = {
             "version": LEDGER_VERSION,
             "notetypes": {k: vars(v) for k, v in sorted(self.notetypes.items())},
@@ -110,6 +112,27 @@ class Ledger:
             return False
         write_bytes_atomically(path, new)
         return True
+
+
+def _plain(table: dict[str, Stamp]) -> bool:
+    return all(type(s.hash) is str and type(s.mod) is int for s in table.values())  # noqa: E721
+
+
+def _ledger_text(notetypes: dict[str, Stamp], notes: dict[str, Stamp]) -> str:
+    """What ``json.dumps(..., indent=1, ensure_ascii=False) + "\n"`` makes of the ledger,
+    written directly: the indenting encoder is pure Python and slow for tens of thousands of notes."""
+    from json.encoder import encode_basestring
+
+    def section(name: str, table: dict[str, Stamp]) -> str:
+        if not table:
+            return f' "{name}": {{}}'
+        rows = ",\n".join(
+            f'  {encode_basestring(key)}: {{\n   "hash": {encode_basestring(s.hash)},\n   "mod": {s.mod}\n  }}'
+            for key, s in sorted(table.items())
+        )
+        return f' "{name}": {{\n{rows}\n }}'
+
+    return f'{{\n "version": {LEDGER_VERSION},\n{section("notetypes", notetypes)},\n{section("notes", notes)}\n}}\n'
 
 
 def _stamp(table: dict[str, Stamp], key: str, digest: str, now: int) -> int:

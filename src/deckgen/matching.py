@@ -181,6 +181,8 @@ class Corpus:
         self.sources = sources
         # normalised span -> source id -> normalised (start, end) of every occurrence
         self._found: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        # Spans looked for in every source at once; only the sources with hits are in _found.
+        self._everywhere: set[str] = set()
         self._norm: dict[str, str] = {}
 
     # -- exact ---------------------------------------------------------------------------
@@ -204,20 +206,21 @@ class Corpus:
         if not pending:
             return spans
         for norm in pending:
-            self._found[norm] = {sid: [] for sid in self.sources}
+            self._found[norm] = {}
+        self._everywhere.update(pending)
         automaton = ahocorasick_rs.AhoCorasick(pending, matchkind=ahocorasick_rs.MatchKind.Standard)
         for sid, source in self.sources.items():
             text = source.text
             for index, start, end in automaton.find_matches_as_indexes(text, overlapping=True):
                 if _bounded(text, start, end):
-                    self._found[pending[index]][sid].append((start, end))
+                    self._found[pending[index]].setdefault(sid, []).append((start, end))
         structured = [(norm, pattern) for norm in pending if (pattern := _parse(norm)).structured]
         segments = sorted({segment for _, pattern in structured for segment in pattern.segments})
         if not segments:
             return spans
         seg_automaton = ahocorasick_rs.AhoCorasick(segments, matchkind=ahocorasick_rs.MatchKind.Standard)
         for sid, source in self.sources.items():
-            waiting = [(norm, pattern) for norm, pattern in structured if not self._found[norm][sid]]
+            waiting = [(norm, pattern) for norm, pattern in structured if sid not in self._found[norm]]
             if not waiting:
                 continue
             text = source.text
@@ -230,7 +233,7 @@ class Corpus:
             for norm, pattern in waiting:
                 hit = _find_structured_in(starts, len(text), pattern)
                 if hit is not None:
-                    self._found[norm][sid].append(hit)
+                    self._found[norm][sid] = [hit]
         return spans
 
     def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
@@ -240,7 +243,10 @@ class Corpus:
         for span in spans:
             norm = self.normalized(span)
             matches = []
-            for sid, hits in self._found.get(norm, {}).items():
+            found = self._found.get(norm, {})
+            # Every source, in order, for a span looked for everywhere; else those asked about.
+            pairs = ((sid, found.get(sid, ())) for sid in self.sources) if norm in self._everywhere else found.items()
+            for sid, hits in pairs:
                 matches.extend(self._match(sid, s, e) for s, e in sorted(set(hits)))
             out[span] = matches
         return out
@@ -249,6 +255,8 @@ class Corpus:
         found = self._found.setdefault(norm, {})
         hits = found.get(source_id)
         if hits is None:
+            if norm in self._everywhere:
+                return []
             text = self.sources[source_id].text
             hits = [(i, i + len(norm)) for i in _occurrences(text, norm)]
             if not hits:

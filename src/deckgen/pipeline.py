@@ -13,6 +13,7 @@ cache gives exactly the results of a run without it (``use_cache=False``).
 from __future__ import annotations
 
 import gc
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
 from .cache import Cache, NoCache, digest, open_cache
-from .diagnostics import ContentError, DeckgenError, Diagnostic, Report
+from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
 from .models import Project
 from .notetypes import NOTE_TYPES
@@ -101,7 +102,7 @@ def check_project(root: Path, *, use_cache: bool = True, progress: Progress | No
 
 def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
     report = Report()
-    cache = open_cache(root.resolve(), use_cache)
+    cache = _project_cache(root.resolve(), use_cache)
     card_keys: list[str] = []
     project = load_project(root, report, cache=cache, card_keys=card_keys,
                            progress=_report(progress, "loading cards"))
@@ -169,6 +170,11 @@ class SourceTexts(Mapping[str, SourceText]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._raws)
+
+    def release(self) -> None:
+        """Let go of the normalised texts (the largest things a run holds); they are
+        loaded again if asked for."""
+        self._texts.clear()
 
     def __len__(self) -> int:
         return len(self._raws)
@@ -322,6 +328,48 @@ def output_dir_for(project: Project, out: Path | None) -> Path:
     return project.root / project.config.out
 
 
+def _project_cache(root: Path, enabled: bool) -> Cache:
+    """The project's cache, or none when its folder, a layer or an entry in it is a link: a shared
+    deck could point one elsewhere, and the cache deletes what it no longer needs and reads what
+    it finds."""
+    cache = open_cache(root, enabled)
+    if not cache.enabled:
+        return cache
+    try:
+        folder = cache.dir
+        linked = folder.is_symlink() or (folder.exists() and not folder.is_dir())
+        if not linked and folder.is_dir():
+            layers = list(os.scandir(folder))
+            linked = any(layer.is_symlink() for layer in layers) or any(
+                entry.is_symlink() for layer in layers if layer.is_dir() for entry in os.scandir(layer.path))
+    except OSError:
+        linked = True
+    return NoCache() if linked else cache
+
+
+def _refuse_outside(path: Path, root: Path, message: str, where: Location | None = None,
+                    hint: str = "replace the link with the file itself") -> None:
+    if not path.resolve().is_relative_to(root):
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        raise DeckgenError(Diagnostic.make(codes.PATH_OUTSIDE_PROJECT, where or Location(shown), message, hint=hint))
+
+
+def _check_paths(project: Project, templates: Path, out: Path | None) -> None:
+    """A shared deck must not make the build read or write outside it: no template may link out
+    of the project (its content would go into the package), and the output folder from the
+    project's settings (or a dist/ link) must lie inside it; --out chooses any folder."""
+    root = project.root
+    if templates.is_relative_to(root):
+        for path in [templates, *sorted(templates.rglob("*"))]:
+            shown = path.relative_to(root)
+            _refuse_outside(path, root, f"template {shown} links to a file outside the project; refusing to read it")
+    if out is None:
+        folder = output_dir_for(project, None)
+        _refuse_outside(folder, root, f"the output folder {project.config.out!r} lies outside the project; "
+                        "refusing to write there", where=project.settings.get("out"),
+                        hint="pass --out to write the packages to a folder outside the project")
+
+
 def _tree_digest(directory: Path) -> str:
     """Names and contents of every file under a directory."""
     parts: list[str | bytes] = []
@@ -356,14 +404,17 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import DeckRows, NoteRow, StampedModel, card_ords, write_package
+    from .package import DeckRows, NoteRow, StampedModel, write_package
 
     result = checked.result
     if result.report.failed():
         raise ContentError(result.report)
     project = result.project
     cache = checked.cache
+    if isinstance(result.texts, SourceTexts):
+        result.texts.release()  # rendering and packaging need the anchors only
     templates = templates_dir_for(project)
+    _check_paths(project, templates, out)
     render_key = _tree_digest(templates) if cache.enabled else ""
     compiled_notetypes = _compiled_notetypes(cache, templates, project.root, render_key)
     ledger_path = project.root / LEDGER_FILE
@@ -399,14 +450,8 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
                                       result.checked.anchors.get(entry.id), spec)
             tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
             guid = note_guid(namespace, entry.id)
-            note = NoteRow(
-                note_id=stable_id("note", guid),
-                guid=guid,
-                fields=tuple(fields_),
-                tags=tuple(tags),
-                cards=tuple((o, stable_id("card", guid, str(o))) for o in card_ords(models[spec.key], fields_, tags)),
-                digest=content_hash([spec.id, fields_, tags]),
-            )
+            note = NoteRow.make(models[spec.key], guid, fields_, tags, content_hash([spec.id, fields_, tags]),
+                                stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_)))
             if memo is not None:
                 memo.put(index, note)
         before = ledger.notes.get(entry.id)
