@@ -1,0 +1,291 @@
+"""Time deckgen on synthetic projects against a genanki-only baseline.
+
+    python benchmarks/run.py                       # 5,000 and 50,000 cards, 20 MB of sources
+    python benchmarks/run.py --sizes 5000 --source-mb 2
+    python benchmarks/run.py --scaling             # fit time ~ N^k over cards and over source size
+    python benchmarks/run.py --profile 50000       # cProfile of a cold and a warm build
+
+Every timing is a fresh `python -m deckgen` process (start-up included), run on
+copies of a generated project under benchmarks/out/. For each size:
+
+  cold      `deckgen build` with an empty cache (it fills the cache)
+  nocache   `deckgen build --no-cache` on a second copy of the project
+  warm      `deckgen build` after editing one card (cache filled by the cold build)
+  check     `deckgen check --no-cache` (and `check` with the cache, warm)
+  baseline  the same notes written by genanki alone (benchmarks/baseline.py), timed
+            in-process from genanki's import to the written file
+
+and the outputs are compared: the cold build must equal the no-cache build, and
+the warm build after the edit must equal a no-cache build after the same edit,
+byte for byte (.apkg and deckgen.lock), both starting from the same ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+
+EPOCH = "1700000000"  # builds are reproducible only with a pinned clock
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_measured(args: list[str], cwd: Path | None = None) -> Run:
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Read the pipes fully before reaping, so a chatty child cannot block.
+    stdout = proc.stdout.read()  # type: ignore[union-attr]
+    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, stdout.decode(errors="replace"),
+               stderr.decode(errors="replace"))
+
+
+def deckgen(*args: str) -> Run:
+    result = run_measured([sys.executable, "-m", "deckgen", *args])
+    if result.code != 0:
+        raise SystemExit(f"deckgen {' '.join(args)} failed ({result.code}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def project(cards: int, source_mb: float, seed: int) -> Path:
+    """A generated project, reused while its parameters are unchanged."""
+    path = OUT / f"gen-{cards}-{source_mb:g}mb-s{seed}"
+    manifest = path / "manifest.json"
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        if data.get("cards") == cards and data.get("generator") == _generator_digest():
+            return path
+    data = generate.generate(path, cards, source_mb, seed)
+    data["generator"] = _generator_digest()
+    manifest.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def _generator_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256((HERE / "generate.py").read_bytes()).hexdigest()[:16]
+
+
+def fresh_copy(src: Path, dst: Path, templates: Path | None = None) -> Path:
+    """A copy of a generated project, without build products; with ``templates`` (a
+    snapshot of the repository's, taken once per run) so that every build of the run
+    renders with the same templates even while someone edits the repository's."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".deckgen-cache", "dist", "deckgen.lock"))
+    if templates is not None:
+        shutil.copytree(templates, dst / "templates")
+    return dst
+
+
+def templates_snapshot(work: Path) -> Path:
+    snapshot = work / "templates"
+    if snapshot.exists():
+        shutil.rmtree(snapshot)
+    shutil.copytree(HERE.parent / "templates", snapshot)
+    return snapshot
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    files = {f"dist/{p.name}": p.read_bytes() for p in sorted((root / "dist").glob("*.apkg"))}
+    files["deckgen.lock"] = (root / "deckgen.lock").read_bytes()
+    return files
+
+
+def same(a: Path, b: Path, what: str) -> bool:
+    left, right = outputs(a), outputs(b)
+    if left == right:
+        return True
+    differing = sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
+    print(f"  MISMATCH ({what}): {', '.join(differing)}", file=sys.stderr)
+    return False
+
+
+def edit_one_card(root: Path, edit: dict) -> None:
+    path = root / edit["file"]
+    text = path.read_text(encoding="utf-8")
+    assert edit["old"] in text, edit
+    path.write_text(text.replace(edit["old"], edit["new"], 1), encoding="utf-8")
+
+
+def measure(cards: int, source_mb: float, seed: int) -> dict:
+    gen = project(cards, source_mb, seed)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    work = OUT / f"run-{cards}"
+    work.mkdir(exist_ok=True)
+    templates = templates_snapshot(work)
+    a = fresh_copy(gen, work / "a", templates)
+    b = fresh_copy(gen, work / "b", templates)
+    row: dict = {"cards": cards, "source_mb": manifest["source_bytes"] / 1e6,
+                 "card_mb": manifest["card_bytes"] / 1e6}
+
+    cold = deckgen("build", str(a))
+    nocache = deckgen("build", str(b), "--no-cache")
+    ok_cold = same(a, b, "cold vs no-cache")
+    check = deckgen("check", str(b), "--no-cache")
+    check_warm = deckgen("check", str(a))
+
+    edit_one_card(a, manifest["edit"])
+    edit_one_card(b, manifest["edit"])
+    warm = deckgen("build", str(a))
+    nocache_edit = deckgen("build", str(b), "--no-cache")
+    ok_warm = same(a, b, "warm after edit vs no-cache after edit")
+    if "1 note(s) new or changed" not in warm.stdout:
+        print(f"  unexpected warm build summary: {warm.stdout.strip()}", file=sys.stderr)
+        ok_warm = False
+
+    notes_json = work / "notes.json"
+    run_measured([sys.executable, str(HERE / "baseline.py"), "dump", str(next((a / "dist").glob("*.apkg"))),
+                  str(notes_json)])
+    base = run_measured([sys.executable, str(HERE / "baseline.py"), "write", str(notes_json),
+                         str(work / "baseline.apkg")])
+    if base.code != 0:
+        raise SystemExit(f"baseline failed:\n{base.stderr[-3000:]}")
+    base_times = json.loads(base.stdout.strip().splitlines()[-1])
+    baseline = base_times["genanki"]
+    row.update(
+        cold=cold.seconds, nocache=nocache.seconds, warm=warm.seconds, check=check.seconds,
+        check_warm=check_warm.seconds, nocache_edit=nocache_edit.seconds,
+        baseline=baseline, baseline_process=base.seconds,
+        peak_mb=max(r.peak_mb for r in (cold, nocache, warm, check, check_warm, nocache_edit)),
+        baseline_peak_mb=base.peak_mb, identical=ok_cold and ok_warm,
+    )
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print()
+    print("seconds (wall, start-up included); ratios against the genanki-only baseline of the same run")
+    head = (f"{'cards':>7} {'src MB':>6} {'cold':>7} {'warm':>6} {'check':>6} {'check*':>6} {'nocache':>7} "
+            f"{'base':>6} {'cold/b':>6} {'warm/b':>6} {'chk/b':>6} {'peak MB':>7} {'base MB':>7} {'same':>5}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        b = r["baseline"]
+        print(f"{r['cards']:>7,} {r['source_mb']:>6.1f} {r['cold']:>7.2f} {r['warm']:>6.2f} {r['check']:>6.2f} "
+              f"{r['check_warm']:>6.2f} {r['nocache']:>7.2f} {b:>6.2f} {r['cold'] / b:>6.2f} {r['warm'] / b:>6.2f} "
+              f"{r['check'] / b:>6.2f} {r['peak_mb']:>7.0f} {r['baseline_peak_mb']:>7.0f} "
+              f"{'yes' if r['identical'] else 'NO':>5}")
+    print()
+    print("goals: cold/b <= 2, warm/b <= 0.5, chk/b <= 1, peak <= 1024 MB.  check = `check --no-cache`,")
+    print("check* = `check` with a filled cache; base = genanki build + write_to_file, in-process;")
+    print("same = cold == no-cache build, and warm == no-cache build after the same edit, byte for byte.")
+    for r in rows:
+        print(f"  {r['cards']:,} cards: baseline process incl. start-up and JSON input {r['baseline_process']:.2f} s; "
+              f"no-cache build after the edit {r['nocache_edit']:.2f} s")
+
+
+def fit(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of log(time) against log(size)."""
+    xs = [math.log(x) for x, _ in points]
+    ys = [math.log(y) for _, y in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def scaling(seed: int, card_sizes: list[int], source_sizes: list[float], fixed_mb: float, fixed_cards: int) -> None:
+    def times(cards: int, mb: float) -> dict[str, float]:
+        gen = project(cards, mb, seed)
+        work = fresh_copy(gen, OUT / f"scale-{cards}-{mb:g}", templates)
+        out = {"build": deckgen("build", str(work), "--no-cache").seconds,
+               "check": deckgen("check", str(work), "--no-cache").seconds}
+        deckgen("build", str(work))  # fills the cache
+        out["warm build"] = deckgen("build", str(work)).seconds
+        print(f"  {cards:>7,} cards {mb:>5g} MB: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.items()))
+        return out
+
+    OUT.mkdir(exist_ok=True)
+    templates = templates_snapshot(OUT)
+    print(f"\nscaling in cards (sources fixed at {fixed_mb:g} MB)")
+    by_cards = [(n, times(n, fixed_mb)) for n in card_sizes]
+    print(f"scaling in source text (cards fixed at {fixed_cards:,})")
+    by_text = [(mb, times(fixed_cards, mb)) for mb in source_sizes]
+    print("\nexponent k in time ~ size^k (1 = linear)")
+    for what in ("build", "check", "warm build"):
+        kc = fit([(n, t[what]) for n, t in by_cards])
+        kt = fit([(mb, t[what]) for mb, t in by_text])
+        print(f"  {what:<11} cards: {kc:.2f}   source text: {kt:.2f}")
+
+
+def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
+    gen = project(cards, source_mb, seed)
+    work = fresh_copy(gen, OUT / f"profile-{cards}", templates_snapshot(OUT))
+    manifest = json.loads((gen / "manifest.json").read_text())
+    code = (
+        "import cProfile, pstats, sys\n"
+        "from pathlib import Path\n"
+        "from deckgen.pipeline import build_project\n"
+        "cProfile.run('build_project(Path(sys.argv[1]), **eval(sys.argv[3]))', sys.argv[2])\n"
+    )
+    for label, kwargs in (("cold build, no cache", "{'use_cache': False}"), ("cold build, filling the cache", "{}"),
+                          ("warm build after editing one card", "{}")):
+        if label.startswith("warm"):
+            edit_one_card(work, manifest["edit"])
+        stats = OUT / "profile.prof"
+        result = run_measured([sys.executable, "-c", code, str(work), str(stats), kwargs])
+        if result.code != 0:
+            raise SystemExit(result.stderr[-3000:])
+        import pstats
+
+        print(f"\n=== {label}: {cards:,} cards, {source_mb:g} MB (wall {result.seconds:.2f} s under cProfile) ===")
+        p = pstats.Stats(str(stats))
+        p.sort_stats("tottime").print_stats(top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="5000,50000", help="card counts, comma-separated")
+    parser.add_argument("--source-mb", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scaling", action="store_true", help="fit the exponents instead of the table")
+    parser.add_argument("--scale-cards", default="5000,10000,20000,50000")
+    parser.add_argument("--scale-mb", default="2.5,5,10,20")
+    parser.add_argument("--profile", type=int, metavar="CARDS", help="profile builds of this many cards")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    if args.profile:
+        profile(args.profile, args.source_mb, args.seed, args.top)
+        return
+    if args.scaling:
+        cards = [int(x) for x in args.scale_cards.split(",")]
+        mbs = [float(x) for x in args.scale_mb.split(",")]
+        scaling(args.seed, cards, mbs, fixed_mb=args.source_mb, fixed_cards=max(cards))
+        return
+    rows = []
+    for size in (int(x) for x in args.sizes.split(",")):
+        print(f"{size:,} cards, {args.source_mb:g} MB of sources ...", flush=True)
+        rows.append(measure(size, args.source_mb, args.seed))
+    print_table(rows)
+    if not all(r["identical"] for r in rows):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
