@@ -594,3 +594,25 @@ def test_preview_shows_cards_that_fail_the_check_and_says_so(deckgen, hostile: P
     assert "in hostile →" not in article, "a card with no place in its source links to none"
     index = (project / "preview" / "index.html").read_text(encoding="utf-8")
     assert "1 error: the build would refuse this deck" in index
+
+
+def test_preview_template_mistakes_are_located_and_links_out_refused(deckgen, hostile: Path, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(hostile, project)
+    shutil.copytree(Path(pipeline.__file__).resolve().parents[2] / "templates", project / "templates")
+    theme = project / "templates" / "preview" / "theme.html"
+    lines = theme.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if "<h1>" in line)
+    lines[number - 1] = "<h1>[[ theme.name.no_such_thing.x ]]</h1>"
+    theme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = deckgen("preview", project)
+    assert run.code == 2, run.output
+    assert f"templates/preview/theme.html:{number}:1: error: preview template error" in run.stderr
+    assert not (project / "preview").exists(), "nothing is written when a page cannot be made"
+
+    theme.unlink()
+    outside = tmp_path / "outside.html"
+    outside.write_text("secret: root:x:0:0", encoding="utf-8")
+    theme.symlink_to(outside)
+    run = deckgen("preview", project)
+    assert run.code == 2 and "[path-outside-project]" in run.stderr and "root:x" not in run.output

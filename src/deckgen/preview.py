@@ -26,12 +26,13 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from .coverage import CoverageReport, SourceCoverage, project_coverage
-from .diagnostics import Diagnostic
+from . import errorcodes as codes
+from .diagnostics import DeckgenError, Diagnostic, Location
 from .models import CardEntry, Project
 from .notetypes import NOTE_TYPES, NoteTypeSpec
 from .pipeline import CheckResult, check_project, templates_dir_for
 from .project import slugify
-from .render import CompiledNoteType, Renderer, default_templates_dir
+from .render import CompiledNoteType, Renderer, TemplateLoader, default_templates_dir
 from .sourcetext import SourceText
 
 MARKER = ".deckgen-preview"
@@ -411,7 +412,7 @@ def _theme_slugs(themes: list[str]) -> dict[str, str]:
 def _environment(project: Project) -> SandboxedEnvironment:
     own = templates_dir_for(project) / "preview"
     fallback = default_templates_dir() / "preview"
-    loaders = [jinja2.FileSystemLoader(str(d)) for d in dict.fromkeys((own, fallback)) if d.is_dir()]
+    loaders = [TemplateLoader(d) for d in dict.fromkeys((own, fallback)) if d.is_dir()]
     env = SandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
@@ -520,7 +521,10 @@ def render_site(result: CheckResult) -> Site:
 
     def page(path: str, template: str, **context: object) -> None:
         depth = path.count("/")
-        text = env.get_template(template).render(root="../" * depth, **common, **context)
+        try:
+            text = env.get_template(template).render(root="../" * depth, **common, **context)
+        except jinja2.TemplateError as exc:
+            raise _template_error(template, exc) from exc
         files[path] = text.encode("utf-8")
 
     rows = {note.id: _note_row(note, note_pages[note.id]) for note in notes}
@@ -547,8 +551,23 @@ def render_site(result: CheckResult) -> Site:
 
 
 def _asset(env: SandboxedEnvironment, name: str) -> bytes:
-    source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    try:
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    except jinja2.TemplateNotFound as exc:
+        raise _template_error(name, exc) from exc
     return source.encode("utf-8")
+
+
+def _template_error(name: str, exc: jinja2.TemplateError) -> DeckgenError:
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while getattr(exc, "lineno", None) is None and tb is not None:
+        # Raised while rendering: jinja maps the template's frames onto its lines; the innermost counts.
+        if tb.tb_frame.f_code.co_filename.endswith(f"preview/{name}"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return DeckgenError(Diagnostic.make(codes.TEMPLATE_ERROR, Location(Path("templates/preview") / name, line or 1),
+                                        f"preview template error: {exc}"))
 
 
 def _coverage_of(report: CoverageReport, source_id: str) -> SourceCoverage | None:

@@ -93,6 +93,34 @@ def page_label(pages: str) -> str:
     return ("pp. " if re.search(r"[-–—,]", pages) else "p. ") + pages.replace("-", "–")
 
 
+def _template_frame(exc: BaseException, templates: Path) -> tuple[str, int] | None:
+    found = None
+    base = str(templates.resolve())
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(base):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+class TemplateLoader(jinja2.FileSystemLoader):
+    """Templates from one folder, never through a link that leads out of it."""
+
+    def __init__(self, directory: Path):
+        super().__init__(str(directory))
+        self.boundary = directory.resolve()
+
+    def get_source(self, environment: jinja2.Environment, template: str):  # type: ignore[override]
+        source, filename, uptodate = super().get_source(environment, template)
+        if not Path(filename).resolve().is_relative_to(self.boundary):
+            raise DeckgenError(Diagnostic.make(
+                codes.PATH_OUTSIDE_PROJECT, Location(Path("templates") / template),
+                f"template {template!r} is a link to a file outside the project's templates; it is not read"))
+        return source, filename, uptodate
+
+
 def default_templates_dir() -> Path:
     bundled = Path(__file__).parent / "_templates"
     if bundled.is_dir():
@@ -112,7 +140,7 @@ class Renderer:
         self.dir = templates_dir
         self.root = project_root or templates_dir.parent
         self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            loader=TemplateLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
             autoescape=True,
             block_start_string="[%",
@@ -134,16 +162,25 @@ class Renderer:
         self._passage = self._load("fields/passage.html")
 
     def _template_error(self, name: str, exc: Exception) -> DeckgenError:
-        line = getattr(exc, "lineno", None) or 1
-        filename = getattr(exc, "filename", None) or getattr(exc, "name", None) or name
-        path = Path(filename)
-        try:
-            path = path.resolve().relative_to(self.root.resolve())
-        except ValueError:
-            path = Path("templates") / name
+        filename = getattr(exc, "filename", None)
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            # Raised while rendering: jinja maps the traceback onto template lines; the
+            # innermost template frame is where it happened (perhaps in an included partial).
+            filename, line = _template_frame(exc, self.dir) or (filename, None)
+        path = self._display_path(filename, name)
         return DeckgenError(
-            Diagnostic.make(codes.TEMPLATE_ERROR, Location(path, line, 1), f"template error: {exc}")
+            Diagnostic.make(codes.TEMPLATE_ERROR, Location(path, line or 1, 1), f"template error: {exc}")
         )
+
+    def _display_path(self, filename: str | None, name: str) -> Path:
+        candidate = Path(filename) if filename else self.dir / name
+        if not candidate.is_absolute():
+            candidate = self.dir / candidate
+        try:
+            return candidate.resolve().relative_to(self.root.resolve())
+        except (ValueError, OSError):
+            return Path("templates") / name
 
     def _load(self, name: str) -> jinja2.Template:
         try:
