@@ -34,7 +34,8 @@ _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
 # Anki acts on some plain text after rendering: [sound:…] plays media, [anki:tts] speaks,
 # [latex]/[$] runs LaTeX, and MathJax typesets \(…\) and \[…\] (whose \href can carry a
 # javascript: URL). A word joiner after the opener keeps the text as written but unrecognised.
-_ANKI_DIRECTIVE = re.compile(r"\[(?=/?(?:sound:|anki:|latex\]|\$\$?\]))|\\(?=[()\[\]])")
+# Markup between the characters does not hide them from a reader of the text, so tags may intervene.
+_ANKI_DIRECTIVE = re.compile(r"\[(?=(?:<[^>]*>)*/?(?:sound:|anki:|latex\]|\$\$?\]))|\\(?=(?:<[^>]*>)*[()\[\]])")
 _WORD_JOINER = "\u2060"
 
 
