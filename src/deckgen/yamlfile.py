@@ -26,10 +26,14 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 # Aliases may legitimately share a tag list; they may not multiply the document.
 ALIAS_EXPANSION_FACTOR = 4
 ALIAS_EXPANSION_SLACK = 10_000
+# A card file is a few levels deep; far deeper nesting is an attack on the recursion limit.
+MAX_DEPTH = 100
 
 Path_ = tuple[Hashable, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -127,9 +131,13 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
     lines = tuple(text.splitlines())
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as exc:
+        raise YamlProblem(_unprintable(text, display, exc)) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if lines and line > len(lines):  # the end of the stream, after the last line break
+            line, col = len(lines), len(lines[-1]) + 1
         message = exc.problem or "invalid YAML"
         if exc.context:
             started = exc.context_mark
@@ -143,6 +151,8 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
         ) from exc
     except yaml.YAMLError as exc:
         raise YamlProblem(Diagnostic.make(codes.YAML_SYNTAX, Location(display), str(exc))) from exc
+    except RecursionError as exc:  # only the pure-Python composer recurses
+        raise YamlProblem(_too_deep(Location(display))) from exc
     if node is None:
         return YamlDocument(display, None, {(): (1, 1)}, {}, lines)
     converter = _Converter(display, _count_nodes(node))
@@ -150,6 +160,32 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
     return YamlDocument(
         display, data, converter.value_marks, converter.key_marks, lines, tuple(converter.problems)
     )
+
+
+def _unprintable(text: str, display: Path, exc: yaml.reader.ReaderError) -> Diagnostic:
+    """A character YAML refuses (a control character pasted from a PDF, say), at its line and column.
+
+    libyaml reports the position in bytes and PyYAML in characters, so find the character again.
+    """
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    at = found.start() if found else 0
+    before = text[:at].splitlines(keepends=True)
+    if not before or before[-1].endswith(("\n", "\r", "\x85", "\u2028", "\u2029")):
+        line, col = len(before) + 1, 1
+    else:
+        line, col = len(before), len(before[-1]) + 1
+    char = f"U+{ord(found.group()):04X}" if found else f"#x{exc.character:04x}"
+    return Diagnostic.make(
+        codes.YAML_SYNTAX,
+        Location(display, line, col),
+        f"the control character {char} is not allowed in YAML",
+        hint="delete it; it often comes with text copied from a PDF or a web page",
+    )
+
+
+def _too_deep(where: Location) -> Diagnostic:
+    return Diagnostic.make(codes.INVALID_VALUE, where, f"values are nested more than {MAX_DEPTH} levels deep",
+                           hint="card files need only a few levels: a mapping of cards, each a mapping of keys")
 
 
 def _count_nodes(root: yaml.Node) -> int:
@@ -193,11 +229,15 @@ class _Converter:
                     hint="remove the anchors (&name) and aliases (*name)",
                 )
             )
+        if len(at) > MAX_DEPTH:
+            raise YamlProblem(_too_deep(self._where(node)))
         mark = node.start_mark
         self.value_marks[at] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise YamlProblem(self._tag_not_allowed(node))
             return [self.convert(child, at + (index,)) for index, child in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, at)
@@ -207,26 +247,28 @@ class _Converter:
         if node.tag == _STR_TAG:
             return node.value
         if node.tag not in _PLAIN_TAGS:
-            raise YamlProblem(
-                Diagnostic.make(
-                    codes.INVALID_VALUE,
-                    self._where(node),
-                    f"YAML tag {node.tag!r} is not allowed",
-                    hint="card files hold plain strings, numbers, dates, lists and mappings",
-                )
-            )
+            raise YamlProblem(self._tag_not_allowed(node))
         try:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError) as exc:
+            if node.tag == _TIMESTAMP_TAG:
+                # 1941-02-30 looks like a date but is none: keep it as written for the date checks.
+                return node.value
             raise YamlProblem(
                 Diagnostic.make(codes.INVALID_VALUE, self._where(node), f"invalid value {node.value!r}: {exc}")
             ) from exc
 
+    def _tag_not_allowed(self, node: yaml.Node) -> Diagnostic:
+        return Diagnostic.make(
+            codes.INVALID_VALUE,
+            self._where(node),
+            f"YAML tag {node.tag!r} is not allowed",
+            hint="card files hold plain strings, numbers, dates, lists and mappings",
+        )
+
     def _mapping(self, node: yaml.MappingNode, at: Path_) -> dict[Any, Any]:
         if node.tag not in ("tag:yaml.org,2002:map",):
-            raise YamlProblem(
-                Diagnostic.make(codes.INVALID_VALUE, self._where(node), f"YAML tag {node.tag!r} is not allowed")
-            )
+            raise YamlProblem(self._tag_not_allowed(node))
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -241,9 +283,10 @@ class _Converter:
                 raise YamlProblem(
                     Diagnostic.make(codes.WRONG_TYPE, self._where(key_node), "a mapping key must be a plain word")
                 )
-            key = self._scalar(key_node)
-            if not isinstance(key, Hashable):  # pragma: no cover - scalars are hashable
-                key = str(key)
+            if key_node.tag not in _PLAIN_TAGS:
+                raise YamlProblem(self._tag_not_allowed(key_node))
+            # Keys are words as written: `1941:` or `null:` is an unknown key, not a number or nothing.
+            key = key_node.value
             if key in result:
                 first = self.key_marks.get(at + (key,), (0, 0))
                 self.problems.append(
