@@ -26,6 +26,10 @@ def _not_blank(value: str) -> str:
 
 
 Text = Annotated[StrictStr, AfterValidator(_not_blank)]
+# Quotations, evidence and cloze sentences are looked up in the sources; a span longer than a
+# few pages is no quotation, and matching it would take minutes.
+MAX_SPAN_CHARS = 10_000
+Span = Annotated[Text, Field(max_length=MAX_SPAN_CHARS)]
 Tag = Annotated[StrictStr, Field(pattern=TAG_PATTERN)]
 # YAML hands us a date for 1941-06-22, an int for 1941 and a string for "1941-06".
 DateValue = Annotated[Union[StrictStr, StrictInt, datetime.date], Field(union_mode="left_to_right")]
@@ -38,7 +42,7 @@ class _Strict(BaseModel):
 class CardBase(_Strict):
     id: Annotated[StrictStr, Field(pattern=SLUG_PATTERN, max_length=120)]
     source: StrictStr | None = None
-    evidence: Text | None = None
+    evidence: Span | None = None
     tags: tuple[Tag, ...] = ()
     note: Text | None = None
     page: StrictStr | StrictInt | None = None
@@ -46,7 +50,7 @@ class CardBase(_Strict):
 
 class QuoteCard(CardBase):
     type: Literal["quote"]
-    quote: Text
+    quote: Span
     speaker: Text
     context: Text | None = None
     date: DateValue | None = None
@@ -55,7 +59,7 @@ class QuoteCard(CardBase):
 
 class ClozeCard(CardBase):
     type: Literal["cloze"]
-    text: Text
+    text: Span
     extra: Text | None = None
 
 
@@ -63,21 +67,21 @@ class FactCard(CardBase):
     type: Literal["fact"]
     front: Text
     back: Text
-    evidence: Text
+    evidence: Span
 
 
 class DateCard(CardBase):
     type: Literal["date"]
     event: Text
     date: DateValue
-    evidence: Text
+    evidence: Span
 
 
 class FigureCard(CardBase):
     type: Literal["figure"]
     prompt: Text
     value: Annotated[Union[StrictStr, StrictInt, float], Field(union_mode="left_to_right")]
-    evidence: Text
+    evidence: Span
 
 
 Card = Union[QuoteCard, ClozeCard, FactCard, DateCard, FigureCard]
@@ -177,6 +181,8 @@ class Project:
     config: ProjectConfig
     sources: dict[str, Source]
     files: tuple[CardFile, ...]
+    # Where deckgen.yaml sets each setting, for diagnostics about a setting's value.
+    settings: dict[str, Location] = field(default_factory=dict, compare=False)
 
     @property
     def cards(self) -> list[CardEntry]:

@@ -85,12 +85,15 @@ def load_project(
                 hint="run deckgen in the folder that holds cards/ and sources/",
             )
         )
-    config = _load_config(root, report)
+    config, settings = _load_config(root, report)
     sources = _load_registry(root, report)
     paths = [path for path in sorted((root / CARDS_DIR).iterdir()) if path.suffix in (".yaml", ".yml") and path.is_file()]
     files: list[CardFile] = []
     for done, path in enumerate(paths, 1):
-        if cache is not None and cache.enabled:
+        if _outside(path, root):
+            report.add(_refused(path, root, "card file"))
+            loaded, keys = None, ()
+        elif cache is not None and cache.enabled:
             loaded, keys = _load_card_file_cached(path, root, sources, report, cache)
         else:
             loaded, keys = _load_card_file(path, root, sources, report), ()
@@ -100,9 +103,24 @@ def load_project(
                 card_keys.extend(keys)
         if progress is not None:
             progress(done, len(paths))
-    project = Project(root, config, sources, tuple(files))
+    project = Project(root, config, sources, tuple(files), settings)
     _check_identity(project, report)
     return project
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (following links) lies outside the project: a shared deck may carry a link
+    to a file elsewhere on the reader's machine, and deckgen must not read it or show it."""
+    return not path.resolve().is_relative_to(root)
+
+
+def _refused(path: Path, root: Path, what: str) -> Diagnostic:
+    return Diagnostic.make(
+        codes.PATH_OUTSIDE_PROJECT,
+        Location(display_path(path, root)),
+        f"{what} {display_path(path, root)} links to a file outside the project; refusing to read it",
+        hint="replace the link with the file itself",
+    )
 
 
 def _load_document(path: Path, root: Path, report: Report, raw: bytes | None = None) -> YamlDocument | None:
@@ -115,17 +133,20 @@ def _load_document(path: Path, root: Path, report: Report, raw: bytes | None = N
     return document
 
 
-def _load_config(root: Path, report: Report) -> ProjectConfig:
+def _load_config(root: Path, report: Report) -> tuple[ProjectConfig, dict[str, Location]]:
+    """The settings, and where deckgen.yaml sets each of them."""
     path = root / CONFIG_FILE
     if not path.exists():
-        return ProjectConfig()
+        return ProjectConfig(), {}
+    if _outside(path, root):
+        raise DeckgenError(_refused(path, root, "the settings file"))
     document = _load_document(path, root, report)
     if document is None:
         raise DeckgenError(report.errors[-1])
     config = _validate(ProjectConfig, document.data or {}, document, (), report, codes.CONFIG_INVALID)
     if config is None:
         raise DeckgenError(report.errors[-1])
-    return config
+    return config, {str(key): document.location((key,)) for key in document.data or {}}
 
 
 def _load_registry(root: Path, report: Report) -> dict[str, Source]:
@@ -138,6 +159,8 @@ def _load_registry(root: Path, report: Report) -> dict[str, Source]:
                 "no source registry: create sources/sources.yaml listing the source texts",
             )
         )
+    if _outside(path, root):
+        raise DeckgenError(_refused(path, root, "the source registry"))
     document = _load_document(path, root, report)
     if document is None:
         raise DeckgenError(report.errors[-1])
@@ -349,12 +372,21 @@ def _validate(
     except ValidationError as exc:
         seen: set[tuple[Any, ...]] = set()
         for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not _is_union_branch(part))
+            loc = _field_path(error["loc"])
             if loc in seen:
                 continue
             seen.add(loc)
             report.add(_schema_diagnostic(model, error, loc, document, at, code, card))
         return None
+
+
+_SPANS = {"quote", "evidence", "text"}
+
+
+def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The error location without the union branches pydantic adds after a field's name
+    (``('date', 'str')``); a field may itself be called ``date``."""
+    return tuple(part for i, part in enumerate(loc) if not (i and isinstance(loc[i - 1], str) and _is_union_branch(part)))
 
 
 def _is_union_branch(part: Any) -> bool:
@@ -391,6 +423,15 @@ def _schema_diagnostic(
                                card=card)
     if kind == "empty_text":
         return Diagnostic.make(codes.EMPTY_TEXT, document.location(path), f"{name} must not be empty", card=card)
+    if kind == "string_too_long":
+        limit = (error.get("ctx") or {}).get("max_length", 0)
+        return Diagnostic.make(
+            code or codes.INVALID_VALUE,
+            document.location(path),
+            f"{name} is {len(str(error.get('input', ''))):,} characters long; the limit is {limit:,}",
+            card=card,
+            hint="quote only the passage that supports the card" if loc and loc[-1] in _SPANS else None,
+        )
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
         suggestion = slugify(str(error.get("input", "")))
         return Diagnostic.make(
