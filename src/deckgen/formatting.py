@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Report
 from .errorcodes import Severity
+from .yamlfile import MAX_FILE_BYTES
 
 MAX_SNIPPET = 160
+# Control characters (a terminal would act on ESC sequences) and bidirectional overrides (which
+# make a line read differently from what it holds): shown as U+FFFD, one column each.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    return _UNSHOWABLE.sub("\ufffd", text)
 
 
 class LineCache:
@@ -21,6 +30,10 @@ class LineCache:
         if path not in self._files:
             full = path if path.is_absolute() else self.root / path
             try:
+                if not full.resolve().is_relative_to(self.root.resolve()):
+                    raise PermissionError("outside the project: never shown")
+                if full.stat().st_size > MAX_FILE_BYTES:
+                    raise PermissionError("too large: deckgen did not read it either")
                 self._files[path] = full.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
             except OSError:
                 self._files[path] = []
@@ -35,17 +48,17 @@ def format_text(diagnostics: Iterable[Diagnostic], root: Path) -> str:
 
 
 def _format_one(d: Diagnostic, cache: LineCache) -> str:
-    lines = [f"{d.location}: {d.severity.value}: {d.message} [{d.code}]"]
+    lines = [f"{d.location}: {d.severity.value}: {printable(d.message)} [{d.code}]"]
     source_line = cache.line(d.location.path, d.location.line)
     if source_line is not None:
-        shown, col = _window(source_line.replace("\t", " "), d.location.col)
+        shown, col = _window(printable(source_line.replace("\t", " ")), d.location.col)
         gutter = f"{d.location.line:>5} | "
         lines.append(gutter + shown)
         lines.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^")
     for extra in d.related:
-        lines.append(f"  {extra}")
+        lines.append(f"  {printable(extra)}")
     if d.hint:
-        lines.append(f"  hint: {d.hint}")
+        lines.append(f"  hint: {printable(d.hint)}")
     return "\n".join(lines)
 
 
