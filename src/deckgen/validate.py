@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic, Report
 from .matching import Corpus, Match
 from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, Project, QuoteCard
 from .numbers import check_figure
+from .render import ALLOWED_TAGS
 from .sourcetext import SourceText
 
 CONTEXT_CHARS = 180
@@ -102,14 +103,22 @@ def _parsed_cloze(text: str, clozes: dict[str, ParsedCloze]) -> ParsedCloze:
     return parsed
 
 
+_INLINE_TAG = re.compile(r"<\s*/?\s*(?:%s)\s*/?\s*>" % "|".join(sorted(ALLOWED_TAGS)), re.IGNORECASE)
+
+
+def plain_text(span: str) -> str:
+    """A card's text as the source would have it: the allowed inline markup removed."""
+    return _INLINE_TAG.sub(" ", span) if "<" in span else span
+
+
 def _spans(entry: CardEntry, clozes: dict[str, ParsedCloze]) -> Iterable[str]:
     card = entry.card
     if isinstance(card, QuoteCard):
-        yield card.quote
+        yield plain_text(card.quote)
     if isinstance(card, ClozeCard):
-        yield _parsed_cloze(card.text, clozes).filled()
+        yield plain_text(_parsed_cloze(card.text, clozes).filled())
     if card.evidence:
-        yield card.evidence
+        yield plain_text(card.evidence)
 
 
 class _CardChecker:
@@ -156,6 +165,7 @@ class _CardChecker:
     # -- spans -------------------------------------------------------------------------
 
     def locate(self, span: str, key: str, code: codes.ErrorCode, what: str) -> Match | None:
+        span = plain_text(span)
         source_id = self.entry.source_id
         found = self.corpus.find(span, source_id)
         if found is not None:
