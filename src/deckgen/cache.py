@@ -26,7 +26,10 @@ import importlib.util
 import io
 import os
 import pickle
+import re
+import stat
 import sys
+import time
 import zlib
 from collections.abc import Iterable
 from functools import lru_cache
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import write_bytes_atomically
+from .atomic import write_atomically
 from .errorcodes import ALL_CODES, ErrorCode
 
 CACHE_DIR = ".deckgen-cache"
@@ -123,7 +126,13 @@ class _Unpickler(pickle.Unpickler):
 # -- the store ------------------------------------------------------------------------------
 
 class Cache:
-    """Entries under ``<root>/.deckgen-cache/<layer>/``, one file per key."""
+    """Entries under ``<root>/.deckgen-cache/<layer>/``, one file per key.
+
+    Only real directories are used: a cache folder, or a layer folder, that is a
+    link (a shared project can carry one, pointing anywhere) or not a folder at all
+    is neither read, written nor pruned. Entries are opened without following links
+    and only when they are regular files.
+    """
 
     enabled = True
 
@@ -132,16 +141,43 @@ class Cache:
         self.used: dict[str, set[str]] = {}
         self.hits = 0
         self.misses = 0
+        self._layers: dict[str, bool] = {}  # layer -> its folder is a real one (checked once)
 
-    def _path(self, layer: str, key: str) -> Path:
-        return self.dir / layer / key[:64]
+    def _layer(self, layer: str, create: bool = False) -> Path | None:
+        """The layer's folder, when it and the cache folder are real folders (made if asked)."""
+        folder = self.dir / layer
+        if self._layers.get(layer):
+            return folder
+        for path, made in ((self.dir, True), (folder, False)):
+            kind = _kind(path)
+            if kind is None and create:
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    pass
+                except OSError:
+                    return None
+                if made and _kind(path) == "dir":
+                    # The cache is a local artefact; keep it out of version control even
+                    # in a project whose .gitignore does not mention it.
+                    try:
+                        (path / ".gitignore").write_text("*\n")
+                    except OSError:
+                        pass
+                kind = _kind(path)
+            if kind != "dir":
+                return None
+        self._layers[layer] = True
+        return folder
 
     def get(self, layer: str, key: str) -> Any | None:
         """The value stored under ``key``, or None when there is none that reads back whole."""
         self.used.setdefault(layer, set()).add(key[:64])
         try:
-            with open(self._path(layer, key), "rb") as handle:
-                data = handle.read()
+            folder = self._layer(layer)
+            if folder is None:
+                raise FileNotFoundError(layer)
+            data = _read_regular(folder / key[:64])
             if len(data) < _HEADER or not data.startswith(_MAGIC):
                 raise ValueError("not a cache entry")
             crc = int.from_bytes(data[len(_MAGIC):len(_MAGIC) + 4], "little")
@@ -164,33 +200,71 @@ class Cache:
     def put(self, layer: str, key: str, value: Any) -> None:
         self.used.setdefault(layer, set()).add(key[:64])
         try:
+            folder = self._layer(layer, create=True)
+            if folder is None:
+                return
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             header = _MAGIC + zlib.crc32(payload).to_bytes(4, "little") + bytes.fromhex(key[:64])
-            path = self._path(layer, key)
-            if not self.dir.exists():
-                self.dir.mkdir(exist_ok=True)
-                # The cache is a local artefact; keep it out of version control even
-                # in a project whose .gitignore does not mention it.
-                (self.dir / ".gitignore").write_text("*\n")
-            path.parent.mkdir(exist_ok=True)
-            write_bytes_atomically(path, header + payload, durable=False)
+
+            def write(handle: Any) -> None:
+                handle.write(header)
+                handle.write(payload)
+
+            write_atomically(folder / key[:64], write, durable=False)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             pass  # a cache that cannot be written only makes the next run slower
 
     def prune(self, layers: Iterable[str]) -> None:
-        """Remove the entries of ``layers`` that this run did not use."""
+        """Remove the entries of ``layers`` that this run did not use, and scraps of writes
+        that were interrupted long ago."""
+        stale = time.time() - 600
         for layer in layers:
+            folder = self._layer(layer)
+            if folder is None:
+                continue
             keep = self.used.get(layer, set())
             try:
-                names = os.listdir(self.dir / layer)
+                names = os.listdir(folder)
             except OSError:
                 continue
             for name in names:
-                if name not in keep and not name.startswith("."):
-                    try:
-                        (self.dir / layer / name).unlink()
-                    except OSError:
-                        pass
+                path = folder / name
+                try:
+                    if _ENTRY.fullmatch(name):
+                        if name not in keep:
+                            path.unlink()
+                    elif _SCRAP.fullmatch(name) and os.lstat(path).st_mtime < stale:
+                        path.unlink()
+                except OSError:
+                    pass
+
+
+_ENTRY = re.compile(r"[0-9a-f]{64}")
+_SCRAP = re.compile(r"\.[0-9a-f]{64}\..*\.tmp")  # atomic.py's temporary names
+
+
+def _kind(path: Path) -> str | None:
+    """"dir" for a real folder, "other" for anything else (links included), None when absent."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "other"
+    return "dir" if stat.S_ISDIR(mode) else "other"
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, never through a link, a pipe or a device."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(info.st_size + 1)
+    finally:
+        os.close(fd)
 
 
 class NoCache(Cache):

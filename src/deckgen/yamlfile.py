@@ -16,6 +16,7 @@ import yaml
 
 from . import errorcodes as codes
 from .diagnostics import Diagnostic, Location
+from .fastyaml import load as fast_load
 
 try:  # The C parser is several times faster; fall back when libyaml is absent.
     _Loader: type = yaml.CSafeLoader
@@ -129,6 +130,11 @@ def load_yaml(path: Path, display: Path | None = None, raw: bytes | None = None)
 
 def parse_yaml(text: str, display: Path) -> YamlDocument:
     lines = tuple(text.splitlines())
+    # The usual plain card file is read line by line, without a node for every scalar.
+    fast = fast_load(text, _Converter(display, 0)._scalar)
+    if fast is not None:
+        data, value_marks, key_marks = fast
+        return YamlDocument(display, data, value_marks, key_marks, lines)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.reader.ReaderError as exc:
