@@ -268,6 +268,7 @@ def _check_run(run: Run, found: list[Found], expected: dict, project: Path) -> l
         same = [f for f in found if f.code == want["code"] and f.file == want["file"]]
         assert same, f"no {want['code']} in {want['file']}\n{run}"
         exact = [f for f in same if f.line == want["line"]]
+        assert not (exact and want.get("known_bug")), f"fixed: remove the known_bug marker of {want}"
         if not exact and want.get("known_bug"):
             known_bugs.append(f"{want['file']}:{want['line']} [{want['code']}] reported at line(s) "
                               f"{sorted({f.line for f in same})}: {want['known_bug']}")
