@@ -161,7 +161,7 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
         raise YamlProblem(_too_deep(Location(display))) from exc
     if node is None:
         return YamlDocument(display, None, {(): (1, 1)}, {}, lines)
-    converter = _Converter(display, _count_nodes(node))
+    converter = _Converter(display, _count_nodes(node), lines)
     data = converter.convert(node, ())
     return YamlDocument(
         display, data, converter.value_marks, converter.key_marks, lines, tuple(converter.problems)
@@ -212,17 +212,23 @@ def _count_nodes(root: yaml.Node) -> int:
 
 
 class _Converter:
-    def __init__(self, path: Path, distinct_nodes: int):
+    def __init__(self, path: Path, distinct_nodes: int, lines: tuple[str, ...] = ()):
         self.path = path
+        self.lines = lines
         self.value_marks: dict[Path_, tuple[int, int]] = {}
         self.key_marks: dict[Path_, tuple[int, int]] = {}
         self.budget = distinct_nodes * ALIAS_EXPANSION_FACTOR + ALIAS_EXPANSION_SLACK
         self.constructor = yaml.constructor.SafeConstructor()
         self.problems: list[Diagnostic] = []
 
+    def _position(self, mark: yaml.Mark) -> tuple[int, int]:
+        line, col = mark.line + 1, mark.column + 1
+        if self.lines and line > len(self.lines):  # an empty value at the very end of the file
+            return len(self.lines), len(self.lines[-1]) + 1
+        return line, col
+
     def _where(self, node: yaml.Node) -> Location:
-        mark = node.start_mark
-        return Location(self.path, mark.line + 1, mark.column + 1)
+        return Location(self.path, *self._position(node.start_mark))
 
     def convert(self, node: yaml.Node, at: Path_) -> Any:
         self.budget -= 1
@@ -237,8 +243,7 @@ class _Converter:
             )
         if len(at) > MAX_DEPTH:
             raise YamlProblem(_too_deep(self._where(node)))
-        mark = node.start_mark
-        self.value_marks[at] = (mark.line + 1, mark.column + 1)
+        self.value_marks[at] = self._position(node.start_mark)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, yaml.SequenceNode):
@@ -304,7 +309,6 @@ class _Converter:
                     )
                 )
                 continue
-            kmark = key_node.start_mark
-            self.key_marks[at + (key,)] = (kmark.line + 1, kmark.column + 1)
+            self.key_marks[at + (key,)] = self._position(key_node.start_mark)
             result[key] = self.convert(value_node, at + (key,))
         return result
