@@ -71,8 +71,8 @@ class Ledger:
             if data.get("version") != LEDGER_VERSION:
                 raise ValueError(f"unsupported ledger version {data.get('version')!r}")
             return cls(
-                notes={key: Stamp(**value) for key, value in data["notes"].items()},
-                notetypes={key: Stamp(**value) for key, value in data["notetypes"].items()},
+                notes={key: _stamp_from(value) for key, value in data["notes"].items()},
+                notetypes={key: _stamp_from(value) for key, value in data["notetypes"].items()},
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeckgenError(
@@ -133,6 +133,17 @@ def _ledger_text(notetypes: dict[str, Stamp], notes: dict[str, Stamp]) -> str:
         return f' "{name}": {{\n{rows}\n }}'
 
     return f'{{\n "version": {LEDGER_VERSION},\n{section("notetypes", notetypes)},\n{section("notes", notes)}\n}}\n'
+
+
+# Anki stores a modification time as a 64-bit integer (seconds); anything past this is no time.
+MAX_MOD = 2**53
+
+
+def _stamp_from(value: Any) -> Stamp:
+    stamp = Stamp(**value)
+    if not isinstance(stamp.hash, str) or type(stamp.mod) is not int or not 0 <= stamp.mod < MAX_MOD:
+        raise ValueError(f"bad entry {value!r}")
+    return stamp
 
 
 def _stamp(table: dict[str, Stamp], key: str, digest: str, now: int) -> int:
