@@ -44,6 +44,7 @@ REGISTRY_INVALID = _code("registry-invalid", E, "sources/sources.yaml is missing
 SOURCE_UNREADABLE = _code("source-unreadable", E, "a registered source file is missing, unreadable or not UTF-8")
 PATH_OUTSIDE_PROJECT = _code("path-outside-project", E, "a path points outside the project")
 TEMPLATE_ERROR = _code("template-error", E, "a template has a syntax error or uses an undefined variable")
+OUTPUT_UNWRITABLE = _code("output-unwritable", E, "a package or the ledger cannot be written")
 
 # Card files
 YAML_SYNTAX = _code("yaml-syntax", E, "the file is not valid YAML")
@@ -84,5 +85,6 @@ EMPTY_TEXT = _code("empty-text", E, "a text field is empty")
 
 # Problems with the project's set-up rather than its cards: exit status 2.
 SETUP_CODES = frozenset(
-    {NO_PROJECT, CONFIG_INVALID, REGISTRY_INVALID, SOURCE_UNREADABLE, PATH_OUTSIDE_PROJECT, TEMPLATE_ERROR}
+    {NO_PROJECT, CONFIG_INVALID, REGISTRY_INVALID, SOURCE_UNREADABLE, PATH_OUTSIDE_PROJECT, TEMPLATE_ERROR,
+     OUTPUT_UNWRITABLE}
 )

@@ -13,8 +13,10 @@ cache gives exactly the results of a run without it (``use_cache=False``).
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -383,7 +385,10 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
     """Check, render and package the project; write the packages and the ledger."""
     with _collector_paused():
         checked = _check(root, use_cache, progress)
-        result = _build(checked, out, split, now, progress)
+        try:
+            result = _build(checked, out, split, now, progress)
+        except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
+            raise _unwritable(exc, checked.result.project.root) from exc
         checked.cache.prune(("sources", "cards", "checks", "notes", "notetypes"))
         return result
 
@@ -476,9 +481,9 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     if tell is not None:
         tell(0, len(ordered) if split else 1)
     if split:
+        names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in ordered])
         for done, deck in enumerate(ordered, 1):
-            theme = deck.name.split("::", 1)[1]
-            path = out_dir / f"{slugify(root_deck)}--{slugify(theme)}.apkg"
+            path = out_dir / names[deck.name.split("::", 1)[1]]
             stats = write_package(path, [deck])
             notes += stats.notes
             cards_written += stats.cards
@@ -486,7 +491,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
             if tell is not None:
                 tell(done, len(ordered))
     else:
-        path = out_dir / f"{slugify(root_deck)}.apkg"
+        path = out_dir / f"{slugify(root_deck) or 'deck'}.apkg"
         stats = write_package(path, ordered)
         notes, cards_written = stats.notes, stats.cards
         outputs.append(path)
@@ -495,6 +500,29 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     # The ledger follows the packages: if we die before this, the next build stamps anew.
     ledger.save(ledger_path)
     return BuildResult(result, tuple(outputs), notes, cards_written, len(ordered), changed)
+
+
+def package_names(root_deck: str, themes: list[str]) -> dict[str, str]:
+    """The file of each theme's package with --split: its slug, or, where two themes share a slug
+    ("Japan!" and "Japan?") or a theme has none, the slug and a digest of the theme's name, so
+    that no package overwrites another."""
+    root = slugify(root_deck) or "deck"
+    slugs = {theme: slugify(theme) for theme in themes}
+    shared = Counter(slugs.values())
+    names = {}
+    for theme, slug in slugs.items():
+        if not slug or shared[slug] > 1:
+            slug = "-".join(filter(None, [slug, hashlib.sha256(theme.encode()).hexdigest()[:8]]))
+        names[theme] = f"{root}--{slug}.apkg"
+    return names
+
+
+def _unwritable(exc: OSError, root: Path) -> DeckgenError:
+    name = Path(exc.filename) if exc.filename else root
+    shown = name.relative_to(root) if name.is_absolute() and name.is_relative_to(root) else name
+    return DeckgenError(Diagnostic.make(
+        codes.OUTPUT_UNWRITABLE, Location(shown), f"cannot write {shown}: {exc.strerror or exc}",
+        hint="check that the output folder is a folder you can write to, on a disk with free space"))
 
 
 def note_tags(own: tuple[str, ...], theme: str, source_id: str, card_type: str) -> list[str]:
