@@ -12,6 +12,8 @@ when the case needs them, overrides of ``sources/``, ``templates/``, ``deckgen.y
     setup: [...]                      # optional: removals, symlinks, generated files (see SETUP)
     max_seconds: 1.5                  # optional: the command must finish within this time
     skip_if_root: reason              # optional: the case cannot hold for root
+    build_args: [--split]             # optional: more arguments for build
+    packages: 3                       # optional: how many packages a successful build writes (1)
     absent: [path, ...]               # optional: files the run must not create
     secret: text                      # optional: text from outside the project that must not leak
     known_bug: reason                 # optional, on a diagnostic: its line is known to be wrong
@@ -325,7 +327,7 @@ def test_hostile_case(case: str, tmp_path: Path) -> None:
         run = _deckgen("check", ".", "--format", "json", cwd=project)
         runs.append(run)
         known_bugs += _check_run(run, _from_json(run), expected, project)
-    run = _deckgen("build", ".", "--quiet", cwd=project)
+    run = _deckgen("build", ".", "--quiet", *expected.get("build_args", []), cwd=project)
     runs.append(run)
     known_bugs += _check_run(run, _from_text(run), expected, project)
     if expected.get("max_seconds"):
@@ -346,6 +348,7 @@ def test_hostile_case(case: str, tmp_path: Path) -> None:
     packages = sorted(out.glob("*.apkg")) if out.is_dir() and not out.is_symlink() else []
     if expected["exit"] == 0:
         assert packages and (project / "deckgen.lock").is_file(), runs[-1]
+        assert len(packages) == expected.get("packages", 1), packages
     else:
         assert packages == [], f"a failed build wrote {packages}"
         if "deckgen.lock" not in before:
