@@ -51,8 +51,25 @@ class Run:
     stderr: str
 
 
+# The deckgen under test: a snapshot of src/ taken when the run starts, so that edits to the
+# working tree during a run neither mix versions nor invalidate the cache between builds.
+SNAPSHOT = OUT / "src-snapshot"
+
+
+def snapshot_source() -> str:
+    if SNAPSHOT.exists():
+        shutil.rmtree(SNAPSHOT)
+    shutil.copytree(HERE.parent / "src", SNAPSHOT, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE.parent,
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        described = "unknown"
+    return described
+
+
 def run_measured(args: list[str], cwd: Path | None = None) -> Run:
-    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH, PYTHONPATH=str(SNAPSHOT))
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Read the pipes fully before reaping, so a chatty child cannot block.
@@ -270,6 +287,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    print(f"deckgen {snapshot_source()} (snapshot of src/ in {SNAPSHOT.relative_to(HERE.parent)}), "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.profile:
         profile(args.profile, args.source_mb, args.seed, args.top)
         return

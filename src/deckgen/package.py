@@ -20,11 +20,11 @@ import os
 import sqlite3
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import genanki
 from genanki.apkg_col import APKG_COL
@@ -134,9 +134,9 @@ def _col_json(decks: Sequence[DeckRows], cursor: sqlite3.Cursor) -> tuple[str, s
     return json.dumps(deck_json), json.dumps(final)
 
 
-def _deflate(data: bytes) -> bytes:
-    """Raw deflate of ``data``: each piece by a fresh compressor, all but the last ending
-    on a byte-aligned flush, so that the concatenation is one stream."""
+def _deflated(data: bytes) -> Iterator[bytes]:
+    """Raw deflate of ``data``, piece by piece in order: each piece by a fresh compressor,
+    all but the last ending on a byte-aligned flush, so that the pieces join into one stream."""
     view = memoryview(data)
     starts = list(range(0, len(data), _PIECE)) or [0]
     last = len(starts) - 1
@@ -149,35 +149,52 @@ def _deflate(data: bytes) -> bytes:
 
     workers = min(len(starts), os.cpu_count() or 1)
     if workers <= 1:
-        return b"".join(piece(k) for k in range(len(starts)))
+        yield from (piece(k) for k in range(len(starts)))
+        return
     with ThreadPoolExecutor(workers) as pool:  # zlib releases the GIL
-        return b"".join(pool.map(piece, range(len(starts))))
+        yield from pool.map(piece, range(len(starts)))
 
 
-def _zip(members: Sequence[tuple[str, bytes]]) -> bytes:
-    """A zip archive of deflated members with fixed dates and permissions."""
+def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]]) -> None:
+    """A zip archive of deflated members with fixed dates and permissions, written as it is
+    compressed; each member's header gets its compressed size once that is known."""
     if sum(len(data) for _, data in members) >= 1 << 31:
         raise ValueError("the collection is too large for a zip archive without zip64")
     year, month, day, hour, minute, second = _ZIP_DATE
     dos_time = hour << 11 | minute << 5 | second // 2
     dos_date = (year - 1980) << 9 | month << 5 | day
-    local: list[bytes] = []
     central: list[bytes] = []
     offset = 0
     for name, data in members:
-        packed = _deflate(data)
         crc = zlib.crc32(data)
         encoded = name.encode("ascii")
-        header = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc, len(packed),
-                             len(data), len(encoded), 0) + encoded
+
+        def local_header(packed_size: int) -> bytes:
+            return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc,  # noqa: B023
+                               packed_size, len(data), len(encoded), 0) + encoded  # noqa: B023
+
+        out.write(local_header(0))
+        packed = 0
+        for piece in _deflated(data):
+            out.write(piece)
+            packed += len(piece)
+        out.seek(offset)
+        out.write(local_header(packed))
+        out.seek(0, os.SEEK_END)
         central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 3 << 8 | 20, 20, 0, 8, dos_time, dos_date,
-                                   crc, len(packed), len(data), len(encoded), 0, 0, 0, 0, 0o644 << 16, offset)
+                                   crc, packed, len(data), len(encoded), 0, 0, 0, 0, 0o644 << 16, offset)
                        + encoded)
-        local += [header, packed]
-        offset += len(header) + len(packed)
+        offset += 30 + len(encoded) + packed
     directory = b"".join(central)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), offset, 0)
-    return b"".join(local) + directory + end
+    out.write(directory)
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), offset, 0))
+
+
+def _schema() -> tuple[list[str], list[str]]:
+    """genanki's collection schema as its table statements and its index statements."""
+    statements = [s.strip() for s in APKG_SCHEMA.split(";") if s.strip()]
+    indexes = [s for s in statements if s.upper().startswith("CREATE INDEX")]
+    return [s for s in statements if s not in indexes], indexes
 
 
 def _first(row: tuple) -> int:
@@ -190,7 +207,9 @@ def write_package(path: Path, decks: Sequence[DeckRows]) -> PackageStats:
     connection = sqlite3.connect(":memory:")
     try:
         cursor = connection.cursor()
-        cursor.executescript(APKG_SCHEMA)
+        tables, indexes = _schema()
+        for statement in tables:
+            cursor.execute(statement)
         cursor.executescript(APKG_COL)
         if decks:
             decks_json, models_json = _col_json(decks, cursor)
@@ -210,11 +229,12 @@ def write_package(path: Path, decks: Sequence[DeckRows]) -> PackageStats:
         cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);", card_rows)
         notes, cards = len(note_rows), len(card_rows)
         del note_rows, card_rows
+        # An index built over the finished table is sorted once instead of kept in order row by row.
+        for statement in indexes:
+            cursor.execute(statement)
         connection.commit()
         database = connection.serialize()
     finally:
         connection.close()
-    archive = _zip([("collection.anki2", database), ("media", b"{}")])
-    del database
-    write_atomically(path, lambda out: out.write(archive))
+    write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")]))
     return PackageStats(notes=notes, cards=cards, decks=len(decks))

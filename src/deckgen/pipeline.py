@@ -443,38 +443,40 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     changed = 0
     cards = project.cards
     tell = _report(progress, "rendering notes")
+    ids = [entry.id for entry in cards]
     for index, entry in enumerate(cards):
+        card_id, card_type = ids[index], entry.card.type
         note = memo.get(index) if memo is not None else None
         if not isinstance(note, NoteRow):
             if renderer is None:
                 from .render import Renderer
 
                 renderer = Renderer(templates, project.root)
-            spec = NOTE_TYPES[entry.card.type]
+            spec = NOTE_TYPES[card_type]
             fields_ = renderer.fields(entry, project.sources[entry.source_id],
-                                      result.checked.anchors.get(entry.id), spec)
-            tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
-            guid = note_guid(namespace, entry.id)
+                                      result.checked.anchors.get(card_id), spec)
+            tags = note_tags(entry.tags, entry.theme, entry.source_id, card_type)
+            guid = note_guid(namespace, card_id)
             note = NoteRow.make(models[spec.key], guid, fields_, tags, content_hash([spec.id, fields_, tags]),
                                 stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_)))
             if memo is not None:
                 memo.put(index, note)
-        before = ledger.notes.get(entry.id)
-        mod = ledger.stamp_note(entry.id, note.digest, now)
+        before = ledger.notes.get(card_id)
+        mod = ledger.stamp_note(card_id, note.digest, now)
         changed += before is None or before.hash != note.digest
-        deck_name = f"{root_deck}::{entry.theme}"
-        deck = decks.get(deck_name)
+        deck = decks.get(entry.theme)
         if deck is None:
-            deck = decks[deck_name] = DeckRows(stable_id("deck", deck_name), deck_name)
-        deck.notes.append((models[entry.card.type], note, mod))
+            deck_name = f"{root_deck}::{entry.theme}"
+            deck = decks[entry.theme] = DeckRows(stable_id("deck", deck_name), deck_name)
+        deck.notes.append((models[card_type], note, mod))
         if tell is not None and ((index + 1) % 1024 == 0 or index + 1 == len(cards)):
             tell(index + 1, len(cards))
     if memo is not None:
         memo.save()
-    ledger.keep_only({entry.id for entry in cards})
+    ledger.keep_only(set(ids))
 
     out_dir = output_dir_for(project, out)
-    ordered = [decks[name] for name in sorted(decks)]
+    ordered = sorted(decks.values(), key=lambda deck: deck.name)
     outputs: list[Path] = []
     notes = cards_written = 0
     tell = _report(progress, "writing packages" if split else "writing the package")
