@@ -214,7 +214,9 @@ def print_table(rows: list[dict]) -> None:
     print("check* = `check` with a filled cache; base = genanki build + write_to_file, in-process;")
     print("same = cold == no-cache build, and warm == no-cache build after the same edit, byte for byte.")
     for r in rows:
-        print(f"  {r['cards']:,} cards: baseline process incl. start-up and JSON input {r['baseline_process']:.2f} s; "
+        B = r["baseline_process"]
+        print(f"  {r['cards']:,} cards: baseline as a whole process (start-up and reading its input included) "
+              f"{B:.2f} s, against which cold {r['cold'] / B:.2f}, warm {r['warm'] / B:.2f}, check {r['check'] / B:.2f}; "
               f"no-cache build after the edit {r['nocache_edit']:.2f} s")
 
 
@@ -227,14 +229,17 @@ def fit(points: list[tuple[float, float]]) -> float:
 
 
 def scaling(seed: int, card_sizes: list[int], source_sizes: list[float], fixed_mb: float, fixed_cards: int) -> None:
+    """Cold (no-cache) build, no-cache check and warm build after a one-card edit, as the cards
+    grow over fixed sources and as the sources grow under fixed cards; then the exponents."""
     def times(cards: int, mb: float) -> dict[str, float]:
         gen = project(cards, mb, seed)
         work = fresh_copy(gen, OUT / f"scale-{cards}-{mb:g}", templates)
         out = {"build": deckgen("build", str(work), "--no-cache").seconds,
                "check": deckgen("check", str(work), "--no-cache").seconds}
         deckgen("build", str(work))  # fills the cache
+        edit_one_card(work, json.loads((gen / "manifest.json").read_text())["edit"])
         out["warm build"] = deckgen("build", str(work)).seconds
-        print(f"  {cards:>7,} cards {mb:>5g} MB: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.items()))
+        print(f"  {cards:>7,} cards {mb:>5g} MB: " + ", ".join(f"{k} {v:.2f} s" for k, v in out.items()), flush=True)
         return out
 
     OUT.mkdir(exist_ok=True)
@@ -243,11 +248,17 @@ def scaling(seed: int, card_sizes: list[int], source_sizes: list[float], fixed_m
     by_cards = [(n, times(n, fixed_mb)) for n in card_sizes]
     print(f"scaling in source text (cards fixed at {fixed_cards:,})")
     by_text = [(mb, times(fixed_cards, mb)) for mb in source_sizes]
-    print("\nexponent k in time ~ size^k (1 = linear)")
+    print("\nexponent k in time ~ size^k, least squares over log-log (1 = linear; start-up included)")
     for what in ("build", "check", "warm build"):
         kc = fit([(n, t[what]) for n, t in by_cards])
         kt = fit([(mb, t[what]) for mb, t in by_text])
         print(f"  {what:<11} cards: {kc:.2f}   source text: {kt:.2f}")
+    print("largest doubling (time ratio between consecutive sizes, scaled to a doubling):")
+    for label, rows in (("cards", by_cards), ("source text", by_text)):
+        for what in ("build", "check", "warm build"):
+            worst = max((b[1][what] / a[1][what]) ** (math.log(2) / math.log(b[0] / a[0]))
+                        for a, b in zip(rows, rows[1:]))
+            print(f"  {label:<11} {what:<11} x{worst:.2f}")
 
 
 def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
@@ -281,8 +292,10 @@ def main() -> None:
     parser.add_argument("--source-mb", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scaling", action="store_true", help="fit the exponents instead of the table")
-    parser.add_argument("--scale-cards", default="5000,10000,20000,50000")
-    parser.add_argument("--scale-mb", default="2.5,5,10,20")
+    parser.add_argument("--scale-cards", default="5000,10000,20000,50000", help="card counts, over --scale-cards-mb")
+    parser.add_argument("--scale-cards-mb", type=float, default=2.0, help="sources while the cards grow")
+    parser.add_argument("--scale-mb", default="2.5,5,10,20", help="source sizes, under --scale-mb-cards cards")
+    parser.add_argument("--scale-mb-cards", type=int, default=5000, help="cards while the sources grow")
     parser.add_argument("--profile", type=int, metavar="CARDS", help="profile builds of this many cards")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
@@ -295,7 +308,7 @@ def main() -> None:
     if args.scaling:
         cards = [int(x) for x in args.scale_cards.split(",")]
         mbs = [float(x) for x in args.scale_mb.split(",")]
-        scaling(args.seed, cards, mbs, fixed_mb=args.source_mb, fixed_cards=max(cards))
+        scaling(args.seed, cards, mbs, fixed_mb=args.scale_cards_mb, fixed_cards=args.scale_mb_cards)
         return
     rows = []
     for size in (int(x) for x in args.sizes.split(",")):
