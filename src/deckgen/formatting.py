@@ -32,8 +32,8 @@ class LineCache:
             try:
                 if not full.resolve().is_relative_to(self.root.resolve()):
                     raise PermissionError("outside the project: never shown")
-                if full.stat().st_size > MAX_FILE_BYTES:
-                    raise PermissionError("too large: deckgen did not read it either")
+                if not full.is_file() or full.stat().st_size > MAX_FILE_BYTES:
+                    raise PermissionError("not a regular file, or too large: deckgen did not read it either")
                 self._files[path] = full.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
             except OSError:
                 self._files[path] = []

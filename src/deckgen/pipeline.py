@@ -127,6 +127,10 @@ def load_sources(project: Project, report: Report, cache: Cache | None = None) -
     raws: dict[str, str] = {}
     keys: dict[str, str] = {}
     for source_id, source in project.sources.items():
+        if source.path.exists() and not source.path.is_file():  # a folder, or a named pipe that never ends
+            raise DeckgenError(Diagnostic.make(
+                codes.SOURCE_UNREADABLE, source.location,
+                f"source {source_id!r}: {source.entry.file!r} is not a regular file"))
         try:
             data = source.path.read_bytes()
             raw = data.decode("utf-8-sig")

@@ -7,6 +7,7 @@ become located diagnostics instead of silent data loss or a crash.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,10 @@ def read_text(path: Path, display: Path) -> str:
 def read_bytes(path: Path, display: Path) -> bytes:
     """Read a file of at most MAX_FILE_BYTES, or raise a located problem."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a named pipe would block the read for ever
+            raise YamlProblem(Diagnostic.make(codes.SOURCE_UNREADABLE, Location(display), "not a regular file"))
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             raise YamlProblem(
                 Diagnostic.make(
