@@ -160,6 +160,8 @@ def _setup(project: Path, steps: list[dict]) -> None:
             target = project / step["write"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(step["text"], encoding="utf-8")
+        elif "mkfifo" in step:
+            os.mkfifo(project / step["mkfifo"])
         elif "chmod" in step:
             (project / step["chmod"]).chmod(step["mode"])
         elif "generate" in step:
@@ -218,10 +220,10 @@ class Run:
         return f"$ deckgen {' '.join(self.args)}  -> exit {self.code} in {self.seconds:.2f}s\n{self.output}"
 
 
-def _deckgen(*args: str, cwd: Path) -> Run:
+def _deckgen(*args: str, cwd: Path, timeout: float = 300) -> Run:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "deckgen", *args], capture_output=True, text=True,
-                          errors="replace", cwd=cwd, env=ENV, timeout=300)
+                          errors="replace", cwd=cwd, env=ENV, timeout=timeout)
     return Run(args, done.returncode, done.stdout, done.stderr, time.perf_counter() - start)
 
 
@@ -330,11 +332,12 @@ def test_hostile_case(case: str, tmp_path: Path) -> None:
     known_bugs: list[str] = []
 
     runs: list[Run] = []
+    timeout = expected["max_seconds"] + 30 if expected.get("max_seconds") else 300
     if expected["command"] == "check":
-        run = _deckgen("check", ".", "--format", "json", cwd=project)
+        run = _deckgen("check", ".", "--format", "json", cwd=project, timeout=timeout)
         runs.append(run)
         known_bugs += _check_run(run, _from_json(run), expected, project)
-    run = _deckgen("build", ".", "--quiet", *expected.get("build_args", []), cwd=project)
+    run = _deckgen("build", ".", "--quiet", *expected.get("build_args", []), cwd=project, timeout=timeout)
     runs.append(run)
     known_bugs += _check_run(run, _from_text(run), expected, project)
     if expected.get("max_seconds"):
