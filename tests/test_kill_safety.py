@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -211,3 +212,33 @@ def test_killed_builds_lose_nothing_and_the_next_build_is_right(deck: Deck, tmp_
         assert len(collection.col.find_notes("")) == THEMES * CARDS_PER_THEME + ADDED
     finally:
         collection.close()
+
+
+def test_leftovers_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    from deckgen.atomic import write_bytes_atomically
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    target = tmp_path / PACKAGE
+    dead = tmp_path / f".{PACKAGE}.{finished.pid}.abcd1234.tmp"
+    live = tmp_path / f".{PACKAGE}.{os.getppid()}.abcd1234.tmp"
+    other = tmp_path / f".other.apkg.{finished.pid}.abcd1234.tmp"
+    for path in (dead, live, other):
+        path.write_bytes(b"half a package")
+    write_bytes_atomically(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not dead.exists()
+    assert live.exists() and other.exists()
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    from deckgen.atomic import write_bytes_atomically
+
+    target = tmp_path / LEDGER
+    write_bytes_atomically(target, b"{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    target.chmod(0o640)
+    write_bytes_atomically(target, b"{ }")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
