@@ -199,6 +199,13 @@ class Renderer:
             return template.render(**context).strip()
         except jinja2.TemplateError as exc:
             raise self._template_error(name, exc) from exc
+        except RecursionError as exc:
+            # An include cycle: jinja recurses until Python's stack runs out.
+            filename, line = _template_frame(exc, self.dir) or (None, None)
+            raise DeckgenError(Diagnostic.make(
+                codes.TEMPLATE_ERROR, Location(self._display_path(filename, name), line or 1, 1),
+                "template error: a template includes itself, directly or through another template",
+            )) from None
 
     def compile_notetype(self, spec: NoteTypeSpec) -> CompiledNoteType:
         faces = []
