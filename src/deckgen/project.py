@@ -268,6 +268,13 @@ def _load_card_file(
                             "a theme may not contain '::' (Anki's deck separator)")
         )
         return None
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", header.theme):
+        report.add(
+            Diagnostic.make(codes.INVALID_VALUE, document.location(("theme",)),
+                            "a theme may not contain line breaks, tabs or other control characters "
+                            "(Anki drops them from deck names, so two themes could become one deck)")
+        )
+        return None
     default_source = header.source
     if default_source is not None and default_source not in sources:
         _unknown_source(default_source, document.location(("source",)), sources, report)
