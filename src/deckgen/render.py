@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 import nh3
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from . import errorcodes as codes
 from .anchors import Anchor
@@ -136,11 +136,29 @@ class CompiledNoteType:
     css: str
 
 
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, plus a bound on what ``*`` and ``**`` may build: a template must not be
+    able to exhaust memory (``[[ 'a' * 10**9 ]]``)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+    MAX_SIZE = 100_000
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
+            raise SecurityError(f"exponent {right} is too large in a template")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                        and len(seq) * times > self.MAX_SIZE:
+                    raise SecurityError("a template may not build a value that large")
+        return super().call_binop(context, operator, left, right)
+
+
 class Renderer:
     def __init__(self, templates_dir: Path, project_root: Path | None = None):
         self.dir = templates_dir
         self.root = project_root or templates_dir.parent
-        self.env = SandboxedEnvironment(
+        self.env = _BoundedSandbox(
             loader=TemplateLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
             autoescape=True,
