@@ -24,6 +24,8 @@ __all__ = ["Match", "NearMiss", "Corpus", "MAX_ELISION_GAP", "MAX_BRACKET_GAP"]
 MAX_ELISION_GAP = 400  # normalised characters an elision may stand for
 MAX_BRACKET_GAP = 40  # normalised characters an editorial [insertion] may replace
 DIFF_CONTEXT = 4  # unchanged tokens shown on each side of a change
+LONG_QUERY = 400  # normalised characters past which a near-miss search places a probe
+PROBE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -333,10 +335,15 @@ class Corpus:
             q_starts, q_ends = starts[q0:q0 + len(query)], ends[q0:q0 + len(query)]
         else:
             q_starts = q_ends = ()
-        window = _best_window(query, st.text)
+        # Alignment costs grow with the product of the lengths: a long span is placed by its
+        # opening words, then compared whole.
+        probe = query if len(query) <= LONG_QUERY else query[:PROBE_CHARS]
+        window = _best_window(probe, st.text)
         if window is None:
             return None
         ws, we = window
+        if probe is not query:
+            we = min(len(st.text), ws + len(query))
         ws, we = _refine(query, st.text, ws, we)
         score = fuzz.ratio(query, st.text[ws:we])
         if score < min_score:

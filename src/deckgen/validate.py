@@ -27,7 +27,6 @@ CONTEXT_CHARS = 180
 MIN_SPLICE_WORDS = 4
 # Parts closer than this are a misquote (a dropped or changed word), not a splice.
 SPLICE_MIN_GAP = 80
-_CLAUSE_END = re.compile(r"[.;:!?,]['\"’”]?\s")
 SPEAKER_WINDOW = 1500
 
 
@@ -205,24 +204,30 @@ class _CardChecker:
         return None
 
     def find_splice(self, span: str, source_id: str) -> tuple[Match, Match] | None:
-        """Two parts of the span that each occur, far apart: a splice rather than a misquote."""
+        """Two parts of the span that each occur, far apart: a splice rather than a misquote.
+
+        A prefix of a found prefix is found too, so the longest found prefix (in words) is
+        found by bisection: a handful of look-ups, however long the span."""
         if "..." in span or "…" in span:
             return None
-        cuts = [m.end() for m in _CLAUSE_END.finditer(span)]
-        words = [m.start() for m in re.finditer(r"(?<=\s)\S", span)]
-        for cut in cuts + words:
-            head, tail = span[:cut].strip(), span[cut:].strip()
-            if len(head.split()) < MIN_SPLICE_WORDS or len(tail.split()) < MIN_SPLICE_WORDS:
-                continue
-            first = self.corpus.find(head, source_id)
-            if first is None:
-                continue
-            second = self.corpus.find(tail, source_id)
-            if second is not None and (second.start < first.start or second.start - first.end > SPLICE_MIN_GAP):
-                return first, second
-            if cut in words:
-                # Word cuts are a fallback; the first head found decides.
-                return None
+        cuts = [m.start() for m in re.finditer(r"(?<=\s)\S", span)]  # where word 2, 3, ... start
+        if len(cuts) < 2 * MIN_SPLICE_WORDS - 1:
+            return None
+        low, high = MIN_SPLICE_WORDS - 1, len(cuts) - MIN_SPLICE_WORDS  # indexes into cuts
+        if self.corpus.find(span[:cuts[low]], source_id) is None:
+            return None
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.corpus.find(span[:cuts[middle]], source_id) is not None:
+                low = middle
+            else:
+                high = middle - 1
+        first = self.corpus.find(span[:cuts[low]], source_id)
+        second = self.corpus.find(span[cuts[low]:], source_id)
+        if first is None or second is None:
+            return None
+        if second.start < first.start or second.start - first.end > SPLICE_MIN_GAP:
+            return first, second
         return None
 
     def texts_path(self, source_id: str) -> str:
