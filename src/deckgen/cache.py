@@ -15,7 +15,8 @@ lose an entry but not leave a half-written one that passes the checksum.
 
 Values are pickled, and read back with an unpickler that builds only deckgen's own
 data classes and a few standard types, so a cache directory that came with a
-project cannot run code.
+project cannot run code; and every key also hashes a random key kept in the user's
+own cache folder, so such a directory cannot carry entries this machine would use.
 """
 
 from __future__ import annotations
@@ -50,10 +51,41 @@ _DEPENDENCIES = ("yaml", "pydantic", "pydantic_core", "ftfy", "rapidfuzz", "ahoc
                  "markupsafe", "nh3", "genanki", "wcwidth", "regex")
 
 
+def _user_key() -> bytes:
+    """A random key kept in the user's own cache folder, outside every project.
+
+    It makes entry keys unpredictable: a shared deck's ``.deckgen-cache`` cannot carry an
+    entry (a forged "checked" verdict, say) that this machine would ever look up. Where
+    no key can be kept, a fresh one per run simply means the cache is never reused."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deckgen"
+    path = base / "cache-key"
+    try:
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+    except OSError:
+        pass
+    key = os.urandom(32)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+    except FileExistsError:
+        try:
+            existing = path.read_bytes()
+            return existing if len(existing) == 32 else key
+        except OSError:
+            return key
+    except (OSError, RuntimeError):
+        return key
+    return key
+
+
 @lru_cache(maxsize=1)
 def salt() -> bytes:
     """What every key depends on besides its own inputs."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(_user_key())
     h.update(f"{__version__}\x00{SCHEMA}\x00{sys.version}\x00".encode())
     package = Path(__file__).parent
     for path in sorted(package.glob("*.py")):
