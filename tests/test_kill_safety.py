@@ -136,7 +136,7 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
                 _digest(reference / LEDGER), seconds)
 
 
-def _kill_when_temporary_appears(deck: Deck, folder: Path, name: str, attempts: int = 5) -> str:
+def _kill_when_temporary_appears(deck: Deck, folder: Path, name: str, attempts: int = 20) -> str:
     """Start the build and SIGKILL it the moment the temporary file for ``name`` exists."""
     for _ in range(attempts):
         deck.restore_old()
