@@ -32,7 +32,7 @@ from .models import CardEntry, Project
 from .notetypes import NOTE_TYPES, NoteTypeSpec
 from .pipeline import CheckResult, check_project, templates_dir_for
 from .project import slugify
-from .render import CompiledNoteType, Renderer, TemplateLoader, default_templates_dir
+from .render import CompiledNoteType, Renderer, TemplateLoader, default_templates_dir, template_environment
 from .sourcetext import SourceText
 
 MARKER = ".deckgen-preview"
@@ -413,19 +413,7 @@ def _environment(project: Project) -> SandboxedEnvironment:
     own = templates_dir_for(project) / "preview"
     fallback = default_templates_dir() / "preview"
     loaders = [TemplateLoader(d) for d in dict.fromkeys((own, fallback)) if d.is_dir()]
-    env = SandboxedEnvironment(
-        loader=jinja2.ChoiceLoader(loaders),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        block_start_string="[%",
-        block_end_string="%]",
-        variable_start_string="[[",
-        variable_end_string="]]",
-        comment_start_string="[#",
-        comment_end_string="#]",
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_environment(jinja2.ChoiceLoader(loaders))
     env.filters["percent"] = lambda share: f"{share * 100:.0f}%"
     return env
 

@@ -154,24 +154,30 @@ class _BoundedSandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+def template_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
+    """The one jinja environment deckgen renders with: sandboxed and bounded, strict about
+    undefined names, autoescaping, with delimiters that leave Anki's ``{{…}}`` alone."""
+    return _BoundedSandbox(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        block_start_string="[%",
+        block_end_string="%]",
+        variable_start_string="[[",
+        variable_end_string="]]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 class Renderer:
     def __init__(self, templates_dir: Path, project_root: Path | None = None):
         self.dir = templates_dir
         self.root = project_root or templates_dir.parent
-        self.env = _BoundedSandbox(
-            loader=TemplateLoader(templates_dir),
-            undefined=jinja2.StrictUndefined,
-            autoescape=True,
-            block_start_string="[%",
-            block_end_string="%]",
-            variable_start_string="[[",
-            variable_end_string="]]",
-            comment_start_string="[#",
-            comment_end_string="#]",
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.env = template_environment(TemplateLoader(templates_dir))
         self.env.filters["inline"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
         self.env.filters["source"] = lambda text: jinja2.utils.markupsafe.Markup(source_html(text))
         self.env.filters["plain"] = lambda text: jinja2.utils.markupsafe.Markup(plain_html(text))
