@@ -28,6 +28,8 @@ ProjectArg = Annotated[Path, typer.Argument(help="The deck project folder (holds
 
 
 _NO_CACHE_HELP = "Neither read nor write the project's .deckgen-cache (results are the same either way)."
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems; no progress bar.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help=_NO_CACHE_HELP)]
 
 
 class OutputFormat(str, enum.Enum):
@@ -73,8 +75,8 @@ def check(
     project: ProjectArg = Path("."),
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems; no progress bar.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=_NO_CACHE_HELP)] = False,
+    quiet: QuietOpt = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Check every card against its source; exit 0 (clean), 1 (content errors) or 2 (set-up errors)."""
     from .pipeline import check_project
@@ -104,8 +106,8 @@ def build(
     project: ProjectArg = Path("."),
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: the project's `out`).")] = None,
     split: Annotated[bool, typer.Option("--split", help="Write one package per theme.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems; no progress bar.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=_NO_CACHE_HELP)] = False,
+    quiet: QuietOpt = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Check the project and write Anki packages (one subdeck per theme)."""
     from .pipeline import build_project
