@@ -526,6 +526,22 @@ def test_inline_markup_allows_only_plain_inline_tags(text):
     assert_inert(source_html(text), repr(text), allowed_tags={"em", "strong", "b", "i", "u", "br", "sub", "sup"})
 
 
+ODD_CHARACTERS = "\r\n\x00\x01\x0b\x0c\x7f\x80\x85\x9f\u00a0\u00ad\u200b\u2028\u2029\ufeff\ufffd\ufdd0&<>;#"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(ODD_CHARACTERS) | st.characters(exclude_categories=("Cs",)), max_size=40),
+       st.booleans())
+def test_text_skipping_nh3_is_what_nh3_would_return(text, tagged):
+    """inline_html leaves escaped text without markup as it is; nh3 must agree on all of it."""
+    from deckgen.render import _clean, _nh3_clean
+
+    escaped = html.escape(text, quote=False).replace("\n", "<br>")
+    if tagged:
+        escaped = f"<em>{escaped}</em>"
+    assert _clean(escaped) == _nh3_clean(escaped)
+
+
 def test_safe_markup_survives():
     assert inline_html("*Pravda* and **Izvestia**\nnext <em>line</em> <sup>2</sup>") == (
         "<em>Pravda</em> and <strong>Izvestia</strong><br>next <em>line</em> <sup>2</sup>")

@@ -15,6 +15,7 @@ into one valid deflate stream, and its bytes depend only on the collection.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -70,7 +71,20 @@ class StampedModel(genanki.Model):
 
 def card_ords(model: genanki.Model, fields: Sequence[str], tags: Sequence[str]) -> tuple[int, ...]:
     """The cards (template ordinals) Anki will generate for a note, by genanki's own rule."""
+    if model.model_type == genanki.Model.CLOZE:
+        return _genanki_card_ords(model, fields, tags)
+    # A standard note's cards depend only on which of its fields are empty (tags never
+    # contain the spaces genanki refuses): genanki is asked once per pattern.
+    return _front_back_ords(model, tuple(bool(value) for value in fields))
+
+
+def _genanki_card_ords(model: genanki.Model, fields: Sequence[str], tags: Sequence[str]) -> tuple[int, ...]:
     return tuple(card.ord for card in genanki.Note(model=model, fields=list(fields), tags=list(tags)).cards)
+
+
+@functools.lru_cache(maxsize=1024)
+def _front_back_ords(model: genanki.Model, filled: tuple[bool, ...]) -> tuple[int, ...]:
+    return _genanki_card_ords(model, ["x" if full else "" for full in filled], ())
 
 
 @dataclass(frozen=True)

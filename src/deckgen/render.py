@@ -40,7 +40,15 @@ _WORD_JOINER = "\u2060"
 
 
 def _defuse(html_text: str) -> str:
+    if "[" not in html_text and "\\" not in html_text:
+        return html_text  # neither opener is there: most card text
     return _ANKI_DIRECTIVE.sub(lambda m: m.group() + _WORD_JOINER, html_text)
+
+
+# What nh3's HTML parser changes in text that holds no markup at all: it drops NUL and a
+# byte-order mark, turns carriage returns into line feeds and writes a no-break space as
+# &nbsp;. Lone surrogates go to it too, so that such text fails exactly as before.
+_PARSER_REWRITES = re.compile("[<\r\x00\u00a0\ufeff\ud800-\udfff]")
 
 
 def inline_html(text: str | None) -> str:
@@ -48,13 +56,23 @@ def inline_html(text: str | None) -> str:
     if not text:
         return ""
     escaped = html.escape(text.strip(), quote=False)
-    escaped = _ALLOWED_ESCAPED.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", escaped)
-    escaped = _STRONG.sub(r"<strong>\1</strong>", escaped)
-    escaped = _EMPHASIS.sub(r"<em>\1</em>", escaped)
+    if "&lt;" in escaped:
+        escaped = _ALLOWED_ESCAPED.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", escaped)
+    if "*" in escaped:
+        escaped = _STRONG.sub(r"<strong>\1</strong>", escaped)
+        escaped = _EMPHASIS.sub(r"<em>\1</em>", escaped)
     escaped = escaped.replace("\n", "<br>")
-    # Balances the tags we re-enabled and is the last line of defence against markup.
-    cleaned = nh3.clean(escaped, tags=ALLOWED_TAGS, attributes={}, url_schemes=set())
-    return _defuse(cleaned)
+    return _defuse(_clean(escaped))
+
+
+def _clean(escaped: str) -> str:
+    """nh3 balances the tags we re-enabled and is the last line of defence against markup.
+    Escaped text without any is already what nh3 would return, and most card text is such."""
+    return _nh3_clean(escaped) if _PARSER_REWRITES.search(escaped) else escaped
+
+
+def _nh3_clean(escaped: str) -> str:
+    return nh3.clean(escaped, tags=ALLOWED_TAGS, attributes={}, url_schemes=set())
 
 
 # An endnote number glued to the end of a sentence in a source ("concealed.176"); a digit
@@ -136,12 +154,35 @@ class CompiledNoteType:
     css: str
 
 
+_ABSENT = object()
+_PLAIN_DATA = frozenset({str, int, float, bool, type(None), tuple})
+
+
 class _BoundedSandbox(SandboxedEnvironment):
     """The sandbox, plus a bound on what ``*`` and ``**`` may build: a template must not be
     able to exhaust memory (``[[ 'a' * 10**9 ]]``)."""
 
     intercepted_binops = frozenset({"*", "**"})
     MAX_SIZE = 100_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (type, attribute) pairs already judged safe: the sandbox's verdict depends on
+        # nothing else, and every card's render asks again about the same few pairs.
+        self._safe_attributes: set[tuple[type, str]] = set()
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        key = (type(obj), attribute)
+        if key in self._safe_attributes:
+            value = getattr(obj, attribute, _ABSENT)
+            # Plain data only: the sandbox may still have to wrap a method (str.format).
+            if type(value) in _PLAIN_DATA:
+                return value
+        value = super().getattr(obj, attribute)
+        if (type(value) in _PLAIN_DATA and getattr(obj, attribute, _ABSENT) is value
+                and self.is_safe_attribute(obj, attribute, value)):
+            self._safe_attributes.add(key)
+        return value
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
