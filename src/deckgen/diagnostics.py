@@ -96,6 +96,10 @@ class DeckgenError(Exception):
         super().__init__(f"{diagnostic.location}: {diagnostic.message}")
         self.diagnostic = diagnostic
 
+    def __reduce__(self) -> tuple[type, tuple[Diagnostic]]:
+        # Raised in a worker process, it reaches the parent whole (see ``parallel``).
+        return type(self), (self.diagnostic,)
+
 
 class ContentError(Exception):
     """The project's content failed its checks (exit 1); carries the report."""

@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -31,6 +31,7 @@ from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Repor
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
 from .models import Project
 from .notetypes import NOTE_TYPES
+from .parallel import cpus, map_in_workers, workers_for
 from .project import load_project, slugify
 from .sourcetext import SourceText, load_source_text
 from .validate import Checked, validate
@@ -211,7 +212,7 @@ class SourceTexts(Mapping[str, SourceText]):
             progress(done, total)
         if len(todo) > 1 and sum(len(self._raws[sid]) for sid in todo) >= PARALLEL_SOURCE_BYTES:
             try:
-                workers = ProcessPoolExecutor(max_workers=min(len(todo), _cpus()))
+                workers = ProcessPoolExecutor(max_workers=min(len(todo), cpus()))
             except (OSError, NotImplementedError, ValueError):
                 workers = None
             if workers is not None:
@@ -231,15 +232,6 @@ class SourceTexts(Mapping[str, SourceText]):
             done += 1
             if progress is not None:
                 progress(done, total)
-
-
-def _cpus() -> int:
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 def _normalise_encoded(raw: str) -> dict[str, Any]:
@@ -441,40 +433,50 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     if cache.enabled:
         memo = _FileMemo(cache, "notes", project, checked.card_keys,
                          digest(checked.corpus, render_key, namespace))
-    renderer = None
+    cards = project.cards
+    rows: list[NoteRow | None] = [memo.get(i) if memo is not None else None for i in range(len(cards))]
+    missing = [i for i, row in enumerate(rows) if not isinstance(row, NoteRow)]
+    if missing:
+        from .render import Renderer
+
+        renderer = Renderer(templates, project.root)
+
+        def render_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[NoteRow]:
+            rendered = []
+            for done, i in enumerate(indices, 1):
+                entry = cards[i]
+                spec = NOTE_TYPES[entry.card.type]
+                fields_ = renderer.fields(entry, project.sources[entry.source_id],
+                                          result.checked.anchors.get(entry.id), spec)
+                tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
+                guid = note_guid(namespace, entry.id)
+                rendered.append(NoteRow.make(
+                    models[spec.key], guid, fields_, tags, content_hash([spec.id, fields_, tags]),
+                    stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_))))
+                if done % 256 == 0 or done == len(indices):
+                    tick(done)
+            return rendered
+
+        for i, row in zip(missing, map_in_workers(render_share, missing, workers_for(len(missing)),
+                                                  _report(progress, "rendering notes")), strict=True):
+            rows[i] = row
+            if memo is not None:
+                memo.put(i, row)
+
     root_deck = project.config.deck
     decks: dict[str, DeckRows] = {}
     changed = 0
-    cards = project.cards
-    tell = _report(progress, "rendering notes")
     ids = [entry.id for entry in cards]
-    for index, entry in enumerate(cards):
-        card_id, card_type = ids[index], entry.card.type
-        note = memo.get(index) if memo is not None else None
-        if not isinstance(note, NoteRow):
-            if renderer is None:
-                from .render import Renderer
-
-                renderer = Renderer(templates, project.root)
-            spec = NOTE_TYPES[card_type]
-            fields_ = renderer.fields(entry, project.sources[entry.source_id],
-                                      result.checked.anchors.get(card_id), spec)
-            tags = note_tags(entry.tags, entry.theme, entry.source_id, card_type)
-            guid = note_guid(namespace, card_id)
-            note = NoteRow.make(models[spec.key], guid, fields_, tags, content_hash([spec.id, fields_, tags]),
-                                stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_)))
-            if memo is not None:
-                memo.put(index, note)
-        before = ledger.notes.get(card_id)
-        mod = ledger.stamp_note(card_id, note.digest, now)
-        changed += before is None or before.hash != note.digest
+    for entry, row in zip(cards, rows, strict=True):
+        assert row is not None
+        before = ledger.notes.get(entry.id)
+        mod = ledger.stamp_note(entry.id, row.digest, now)
+        changed += before is None or before.hash != row.digest
         deck = decks.get(entry.theme)
         if deck is None:
             deck_name = f"{root_deck}::{entry.theme}"
             deck = decks[entry.theme] = DeckRows(stable_id("deck", deck_name), deck_name)
-        deck.notes.append((models[card_type], note, mod))
-        if tell is not None and ((index + 1) % 1024 == 0 or index + 1 == len(cards)):
-            tell(index + 1, len(cards))
+        deck.notes.append((models[entry.card.type], row, mod))
     if memo is not None:
         memo.save()
     ledger.keep_only(set(ids))

@@ -8,7 +8,7 @@ for misses, to say which passage the author probably meant.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic, Report
 from .matching import Corpus, Match
 from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, Project, QuoteCard
 from .numbers import check_figure
+from .parallel import map_in_workers, workers_for
 from .render import ALLOWED_TAGS
 from .sourcetext import SourceText
 
@@ -66,21 +67,18 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
         verdicts = [memo.get(i) for i in range(len(cards))]
     todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
     if todo:
-        corpus = Corpus(texts)
-        clozes: dict[str, ParsedCloze] = {}
-        if len(todo) >= PREPARE_MIN_CARDS:
-            # One pass per source for every plain span; the rest are looked up one by one.
-            corpus.prepare(span for i in todo for span in _spans(cards[i], clozes) if span)
-        paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
-        authors = {sid: source.entry.author for sid, source in project.sources.items()}
-        for done, i in enumerate(todo, 1):
-            checker = _CardChecker(cards[i], corpus, texts, paths, authors, clozes)
-            anchor = checker.run()
-            verdict = verdicts[i] = (tuple(checker.findings), anchor)
+        workers = workers_for(len(todo))
+        if workers > 1:
+            for source_id in texts:  # loaded once, here, rather than by every worker
+                texts[source_id]
+
+        def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[Verdict]:
+            return _check_cards(project, texts, [cards[i] for i in indices], tick)
+
+        for i, verdict in zip(todo, map_in_workers(check_share, todo, workers, progress), strict=True):
+            verdicts[i] = verdict
             if memo is not None:
                 memo.put(i, verdict)
-            if progress is not None and (done % 256 == 0 or done == len(todo)):
-                progress(done, len(todo))
     anchors: dict[str, Anchor] = {}
     for entry, verdict in zip(cards, verdicts):
         findings, anchor = verdict  # type: ignore[misc]
@@ -93,6 +91,26 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
         if anchor is not None and not failed:
             anchors[entry.id] = anchor
     return Checked(anchors)
+
+
+def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Sequence[CardEntry],
+                 tick: Callable[[int], None]) -> list[Verdict]:
+    """The verdict on each card, in order."""
+    corpus = Corpus(texts)
+    clozes: dict[str, ParsedCloze] = {}
+    if len(entries) >= PREPARE_MIN_CARDS:
+        # One pass per source for every plain span; the rest are looked up one by one.
+        corpus.prepare(span for entry in entries for span in _spans(entry, clozes) if span)
+    paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
+    authors = {sid: source.entry.author for sid, source in project.sources.items()}
+    verdicts: list[Verdict] = []
+    for done, entry in enumerate(entries, 1):
+        checker = _CardChecker(entry, corpus, texts, paths, authors, clozes)
+        anchor = checker.run()
+        verdicts.append((tuple(checker.findings), anchor))
+        if done % 256 == 0 or done == len(entries):
+            tick(done)
+    return verdicts
 
 
 def _parsed_cloze(text: str, clozes: dict[str, ParsedCloze]) -> ParsedCloze:

@@ -1,0 +1,165 @@
+"""Per-card work shared out over the machine's cores, in forked worker processes.
+
+Checking and rendering a card depend only on the card and on what the run has
+already loaded (the project, the normalised sources, the compiled templates).
+A forked child starts with all of that in memory, so nothing but each card's
+result travels back, pickled through a pipe. Children only compute: everything
+that is written (packages, ledger, cache) is written by the parent, so a child
+that dies or is killed leaves nothing behind, and the results are the same, in
+the same order, as those of one process doing all the work.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import selectors
+import signal
+import struct
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Fewer items than this are done in this process: forking costs more than it saves.
+MIN_ITEMS = 2_000
+_SLOT = struct.Struct("q")
+
+
+class WorkerFailed(RuntimeError):
+    """A worker died without a result (killed, out of memory), or raised something that
+    cannot be sent back whole."""
+
+
+def cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(items: int) -> int:
+    """How many processes share ``items`` pieces of work: 1 means do it here."""
+    if items < MIN_ITEMS or not hasattr(os, "fork"):
+        return 1
+    return cpus()
+
+
+# Work on a share of the items: returns one result per item, in order, and calls
+# ``tick(n)`` now and then to say that it has finished n of them.
+ShareWork = Callable[[Sequence[T], Callable[[int], None]], list[R]]
+
+
+def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
+                   progress: Callable[[int, int], None] | None = None) -> list[R]:
+    """``work(items, tick)``, with the items shared out over ``workers`` forked children.
+
+    Each child takes every ``workers``-th item (cards of one kind often stand together,
+    and interleaving shares them out evenly). ``progress(done, total)`` is told here how
+    far the children have got. An exception raised by ``work`` is raised here.
+    """
+    total = len(items)
+    if workers <= 1 or total < 2:
+        return work(items, (lambda done: progress(done, total)) if progress is not None else _ignore)
+    shares = [list(range(k, total, workers)) for k in range(workers)]
+    counters = mmap.mmap(-1, _SLOT.size * workers)  # shared with the children: one slot each
+    children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
+    received: dict[int, bytearray] = {}
+    try:
+        for k, share in enumerate(shares):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                os.close(read_end)
+                _child(work, [items[i] for i in share], k, counters, write_end)
+            os.close(write_end)
+            children[pid] = (k, read_end)
+            received[k] = bytearray()
+        _collect(children, received, counters, total, progress)
+        results: list[R] = [None] * total  # type: ignore[list-item]
+        for k, share in enumerate(shares):
+            outcome, payload = pickle.loads(received[k])
+            if outcome == "error":
+                raise payload
+            for index, value in zip(share, payload, strict=True):
+                results[index] = value
+        return results
+    finally:
+        for pid, (_, read_end) in children.items():
+            _close_quietly(read_end)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        counters.close()
+
+
+def _ignore(done: int) -> None:
+    pass
+
+
+def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray], counters: mmap.mmap,
+             total: int, progress: Callable[[int, int], None] | None) -> None:
+    """Read every child's pipe to its end, reporting progress while waiting."""
+    selector = selectors.DefaultSelector()
+    for _, (k, read_end) in children.items():
+        selector.register(read_end, selectors.EVENT_READ, k)
+    open_pipes = len(children)
+    try:
+        while open_pipes:
+            for key, _ in selector.select(timeout=0.1):
+                chunk = os.read(key.fd, 1 << 20)
+                if chunk:
+                    received[key.data] += chunk
+                else:
+                    selector.unregister(key.fd)
+                    open_pipes -= 1
+            if progress is not None:
+                done = sum(_SLOT.unpack_from(counters, _SLOT.size * k)[0] for k in range(len(children)))
+                progress(min(done, total), total)
+    finally:
+        selector.close()
+    for k, data in received.items():
+        if not data:
+            raise WorkerFailed(f"worker {k + 1} of {len(children)} ended without a result")
+
+
+def _child(work: Callable, share: list, k: int, counters: mmap.mmap, write_end: int) -> None:  # pragma: no cover
+    """Do one share of the work and send the results (or the exception) up the pipe; never return."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interrupt does
+
+        def tick(done: int) -> None:
+            _SLOT.pack_into(counters, _SLOT.size * k, done)
+
+        try:
+            payload = pickle.dumps(("ok", work(share, tick)), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+            try:
+                payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.loads(payload)
+            except Exception:  # noqa: BLE001 - an exception that does not survive pickling
+                payload = pickle.dumps(("error", WorkerFailed("".join(traceback.format_exception(exc)))))
+        view = memoryview(payload)
+        while view:
+            written = os.write(write_end, view)
+            view = view[written:]
+    except BaseException:  # noqa: BLE001 - the parent sees a missing result
+        status = 1
+    finally:
+        os._exit(status)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass

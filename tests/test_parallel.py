@@ -1,0 +1,97 @@
+"""Checking and rendering shared out over forked workers give exactly what one process gives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project
+from deckgen import parallel, pipeline
+from deckgen import errorcodes as codes
+from deckgen.diagnostics import DeckgenError, Diagnostic, Location
+from deckgen.formatting import diagnostic_dict
+
+
+def squares(items, tick):
+    out = []
+    for done, item in enumerate(items, 1):
+        out.append((item * item, os.getpid()))
+        tick(done)
+    return out
+
+
+def test_results_come_back_in_order_from_several_processes():
+    seen = []
+    results = parallel.map_in_workers(squares, list(range(1000)), 3, lambda done, total: seen.append((done, total)))
+    assert [value for value, _ in results] == [i * i for i in range(1000)]
+    pids = {pid for _, pid in results}
+    assert len(pids) == 3 and os.getpid() not in pids
+    assert seen and seen[-1] == (1000, 1000)
+
+
+def test_one_worker_means_this_process():
+    results = parallel.map_in_workers(squares, [1, 2, 3], 1)
+    assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+
+
+def failing(items, tick):
+    if 7 in items:
+        raise DeckgenError(Diagnostic.make(codes.TEMPLATE_ERROR, Location(Path("templates/x.html"), 3, 1), "boom"))
+    return list(items)
+
+
+def test_an_error_in_a_worker_is_raised_here_whole():
+    with pytest.raises(DeckgenError) as raised:
+        parallel.map_in_workers(failing, list(range(10)), 2)
+    assert raised.value.diagnostic.location == Location(Path("templates/x.html"), 3, 1)
+
+
+def dying(items, tick):
+    if 4 in items:
+        os._exit(3)
+    return list(items)
+
+
+def test_a_worker_that_dies_is_a_failure_not_a_hang():
+    with pytest.raises(parallel.WorkerFailed):
+        parallel.map_in_workers(dying, list(range(10)), 2)
+
+
+def share_out_even_a_small_deck(monkeypatch) -> None:
+    """Over two workers, whatever the machine."""
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
+    monkeypatch.setattr(parallel, "cpus", lambda: 2)
+
+
+def build_outputs(root: Path, use_cache: bool) -> dict[str, bytes]:
+    result = pipeline.build_project(root, now=1_800_000_000, use_cache=use_cache)
+    files = {path.name: path.read_bytes() for path in result.outputs}
+    files["deckgen.lock"] = (root / "deckgen.lock").read_bytes()
+    return files
+
+
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_shared_out_build_is_byte_identical(tmp_path, monkeypatch, use_cache):
+    alone = build_outputs(copy_project(tmp_path / "alone"), use_cache)
+    share_out_even_a_small_deck(monkeypatch)
+    shared = build_outputs(copy_project(tmp_path / "shared"), use_cache)
+    assert shared == alone
+
+
+def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch):
+    def broken(name: str) -> Path:
+        root = copy_project(tmp_path / name)
+        path = next(iter(sorted((root / "cards").glob("*.yaml"))))
+        text = path.read_text(encoding="utf-8")
+        # A misquotation, a wrong figure and a bad cloze, wherever the deck has them.
+        text = text.replace("the", "teh", 3)
+        path.write_text(text, encoding="utf-8")
+        return root
+
+    alone = pipeline.check_project(broken("alone"), use_cache=False).report
+    share_out_even_a_small_deck(monkeypatch)
+    shared = pipeline.check_project(broken("shared"), use_cache=False).report
+    assert alone.failed(), "the edit must break some cards"
+    assert [diagnostic_dict(d) for d in shared.diagnostics] == [diagnostic_dict(d) for d in alone.diagnostics]
