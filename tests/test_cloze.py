@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deckgen.cloze import ClozeProblem, Deletion, ParsedCloze, parse_cloze
+from deckgen.cloze import ClozeProblem, Deletion, ParsedCloze, _parse_full, _parse_simple, parse_cloze
 
 SOURCES = Path(__file__).resolve().parents[1] / "sources"
 KOTKIN = (SOURCES / "kotkin-1932.txt").read_text(encoding="utf-8")
@@ -231,6 +231,57 @@ def test_filled_is_text_with_markup_removed(case: tuple[str, str, list[tuple[int
     assert parsed.numbers() == tuple(sorted({n for n, _, _ in deletions}))
     markup_free = re.sub(r"\{\{c\d+::(.*?)(?:::.*?)?\}\}", r"\1", text, flags=re.S)
     assert parsed.filled() == markup_free
+
+
+# -- the quick scan against the full parser ----------------------------------------------
+
+# Deletion-shaped pieces, valid or nearly so, so that both the quick scan's accepting and
+# declining branches are exercised, including empty answers, gaps and stray braces in answers.
+BRACELESS = st.text(st.sampled_from("ab :\n"), max_size=5)
+BRACY = st.text(st.sampled_from("ab :{}"), max_size=5)
+DELETION_ISH = st.builds(
+    lambda number, answer, hint: f"{{{{c{number}::{answer}" + ("" if hint is None else f"::{hint}") + "}}",
+    st.integers(min_value=1, max_value=3) | st.sampled_from([0, 10, 1234, 12345]),
+    BRACELESS | BRACY,
+    st.none() | BRACELESS | BRACY,
+)
+MIXED_MARKUP = st.lists(DELETION_ISH | BRACELESS, max_size=8).map("".join)
+
+
+@settings(max_examples=3000)
+@given(st.one_of(CLOZEISH, MIXED_MARKUP, st.text(max_size=60)))
+def test_quick_scan_agrees_with_the_full_parser(text: str) -> None:
+    quick = _parse_simple(text)
+    if quick is not None:
+        assert quick == _parse_full(text)
+
+
+@settings(max_examples=1000)
+@given(well_formed())
+def test_quick_scan_takes_every_well_formed_text(case: tuple[str, str, list[tuple[int, str, str | None]]]) -> None:
+    text, _, _ = case
+    quick = _parse_simple(text)
+    assert quick is not None
+    assert quick == _parse_full(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{{c1::x}}", "On {{c1::January 19}}, a {{c2::commission::what?}} met", "{{c1::a::b::c}}", "{{c1::}}",
+     "{{c1::a}} {{c3::b}}", "{{c1234::x}}", "plain text: no deletion"],
+)
+def test_quick_scan_takes_flat_markup(text: str) -> None:
+    assert _parse_simple(text) == _parse_full(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a {set} of {{c1::x}}", "{{{c1::x}}}", "{{c1::a {{c2::b}} c}}", "{{c1::x}", "x}} {{c1::y}}", "{{c0::x}}",
+     "{{c01::x}}", "{{c12345::x}}", "{{C1::x}}", "{{c1:x}}", "{{c1::x}} }"],
+)
+def test_quick_scan_leaves_unusual_markup_to_the_full_parser(text: str) -> None:
+    assert _parse_simple(text) is None
+    assert parse_cloze(text) == _parse_full(text)
 
 
 # -- Anki as the oracle ------------------------------------------------------------------

@@ -6,6 +6,11 @@ code and the offsets of the offending markup, so the checker can point at it.
 Policy beyond Anki's own rules: one fact per card, so nested deletions (which
 Anki accepts since 2.1.56) are rejected; card numbers are written ``c1``,
 ``c2``... with no leading zero, starting at 1 and without gaps.
+
+Most notes are plain sentences with a few well-formed deletions, so those are
+parsed by a quick scan over the markup alone; anything else (stray braces,
+nesting, a malformed header) goes to the full character-by-character parser,
+whose results the quick scan reproduces exactly.
 """
 
 from __future__ import annotations
@@ -82,6 +87,10 @@ MAX_NUMBER_DIGITS = 4
 _HEADER = re.compile(r"c([0-9]+)::")
 # Something meant as a header but not written as one: "C1::", "c1:", "cx::", "c::".
 _LOOSE_HEADER = re.compile(r"\s*[cC][^:{}\s]{0,12}\s*:{1,2}")
+# A deletion with a valid number and no brace inside: where no other brace
+# exists, the full parser could only read it as one flat deletion.
+_SIMPLE_DELETION = re.compile(r"\{\{(c([1-9][0-9]{0,%d})::)([^{}]*)\}\}" % (MAX_NUMBER_DIGITS - 1))
+_NO_DELETION = "no cloze deletion: mark the answer as {{c1::answer}}"
 
 
 @dataclass
@@ -101,6 +110,41 @@ def parse_cloze(text: str) -> ParsedCloze:
     if not isinstance(text, str):
         return ParsedCloze((), (ClozeProblem(NONE, f"cloze text must be a string, not {type(text).__name__}",
                                              0, 0),), "")
+    parsed = _parse_simple(text)
+    return parsed if parsed is not None else _parse_full(text)
+
+
+def _parse_simple(text: str) -> ParsedCloze | None:
+    """Parse text whose only braces are those of flat, validly numbered deletions; None for any other text.
+
+    Declining is always safe: the caller then runs the full parser.
+    """
+    matches = list(_SIMPLE_DELETION.finditer(text))
+    # Each match holds two of each brace; a brace left over anywhere means markup this scan does not model.
+    braces = 2 * len(matches)
+    if text.count("{") != braces or text.count("}") != braces:
+        return None
+    if not matches:
+        return ParsedCloze((), (ClozeProblem(NONE, _NO_DELETION, 0, len(text)),), text)
+    deletions: list[Deletion] = []
+    problems: list[ClozeProblem] = []
+    for m in matches:
+        header, digits, body = m.groups()
+        # The full parser starts the hint at the first "::" and keeps any later ones in it.
+        answer, _, hint = body.partition("::")
+        start, end = m.span()
+        if not answer.strip():
+            problems.append(ClozeProblem(
+                EMPTY, f"deletion {header!r} hides nothing: its answer is empty", start, end))
+        deletions.append(Deletion(int(digits), answer, hint or None, start, end))
+    problems.extend(_numbering(deletions))
+    if len(problems) > 1:
+        problems.sort(key=lambda p: (p.start, p.end))
+    return ParsedCloze(tuple(deletions), tuple(problems), text)
+
+
+def _parse_full(text: str) -> ParsedCloze:
+    """Parse any text, character by character, tracking nesting and every kind of malformed markup."""
     deletions: list[Deletion] = []
     problems: list[ClozeProblem] = []
     stack: list[_Frame] = []
@@ -158,8 +202,7 @@ def parse_cloze(text: str) -> ParsedCloze:
         if not any(p.code in (UNBALANCED, BAD_NUMBER) for p in problems):
             problems.extend(_numbering(deletions))
     elif not problems:
-        problems.append(ClozeProblem(
-            NONE, "no cloze deletion: mark the answer as {{c1::answer}}", 0, n))
+        problems.append(ClozeProblem(NONE, _NO_DELETION, 0, n))
     problems.sort(key=lambda p: (p.start, p.end))
     return ParsedCloze(tuple(deletions), tuple(problems), text)
 
@@ -194,6 +237,8 @@ def _open(text: str, i: int, problems: list[ClozeProblem]) -> _Frame:
 
 def _numbering(deletions: list[Deletion]) -> list[ClozeProblem]:
     numbers = sorted({d.number for d in deletions})
+    if numbers[-1] == len(numbers):
+        return []  # distinct positive numbers up to their count are exactly c1..cN
     missing: list[tuple[int, int]] = []  # inclusive ranges, never materialised: c9999999 must stay cheap
     expected = 1
     for number in numbers:
