@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -325,6 +326,17 @@ def test_normalize_with_offsets_points_into_the_card_text() -> None:
     assert len(starts) == len(ends) == len(text)
     i = text.index("romanian")
     assert card[starts[i]:ends[i + len("romanian") - 1]] == "Romanian"
+
+
+def test_white_space_of_every_kind_becomes_one_space() -> None:
+    # The rules name the white space characters rather than scanning for \s: every
+    # character str.isspace() accepts must be among them, in card text and sources.
+    for c in (chr(i) for i in range(sys.maxunicode + 1)):
+        if not c.isspace():
+            continue
+        raw = f"plain{c}{c} word{c}and {c}words"
+        for text in (normalize(raw), normalize_with_offsets(raw)[0], load_source_text(raw).text):
+            assert "  " not in text and not any(ch.isspace() and ch != " " for ch in text), repr(c)
 
 
 # -- other shapes of source -----------------------------------------------------------------------

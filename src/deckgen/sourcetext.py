@@ -89,18 +89,27 @@ Repl = "str | list[Piece] | tuple[int, int, list[Piece]] | None"
 
 
 _COUNTING = array("q")
+_ZERO = array("q", [0])
 
 
 class _Buf:
+    """Text plus, per character, the raw [start, end) it came from.
+
+    starts and ends are None when only the text is wanted (`normalize`): card text
+    then goes through the very same passes without paying for offsets.
+    """
+
     __slots__ = ("text", "starts", "ends")
 
-    def __init__(self, text: str, starts: array, ends: array):
+    def __init__(self, text: str, starts: array | None, ends: array | None):
         self.text = text
         self.starts = starts
         self.ends = ends
 
     @classmethod
-    def identity(cls, text: str) -> _Buf:
+    def identity(cls, text: str, track: bool = True) -> _Buf:
+        if not track:
+            return cls(text, None, None)
         n = len(text)
         # Slicing a shared 0, 1, 2, ... array is a copy in C; building one is not.
         if len(_COUNTING) < n + 1:
@@ -109,36 +118,36 @@ class _Buf:
 
     def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
         """Replace the ranges [a, b) (sorted, disjoint) by their pieces; keep the rest."""
-        text, st, en = self.text, self.starts, self.ends
+        text = self.text
+        track = self.starts is not None
         out: list[str] = []
-        ns = array("q")
-        ne = array("q")
+        # Where the new offsets come from: (a, b) copies those of [a, b); (a, b, n)
+        # gives each of n new characters the whole range [a, b).
+        spans: list[tuple[int, int] | tuple[int, int, int]] = []
         pos = 0
         for a, b, pieces in edits:
             if a > pos:
                 out.append(text[pos:a])
-                ns.extend(st[pos:a])
-                ne.extend(en[pos:a])
+                if track:
+                    spans.append((pos, a))
             for rep, pa, pb in pieces:
                 if rep is None:
                     out.append(text[pa:pb])
-                    ns.extend(st[pa:pb])
-                    ne.extend(en[pa:pb])
+                    if track and pb > pa:
+                        spans.append((pa, pb))
                 elif rep:
                     out.append(rep)
-                    n = len(rep)
-                    if n == pb - pa:
-                        ns.extend(st[pa:pb])
-                        ne.extend(en[pa:pb])
-                    else:
-                        ns.extend([st[pa]] * n)
-                        ne.extend([en[pb - 1]] * n)
+                    if track:
+                        spans.append((pa, pb) if len(rep) == pb - pa else (pa, pb, len(rep)))
             pos = b
         if pos < len(text):
             out.append(text[pos:])
-            ns.extend(st[pos:])
-            ne.extend(en[pos:])
-        return _Buf("".join(out), ns, ne)
+            if track:
+                spans.append((pos, len(text)))
+        new = "".join(out)
+        if not track:
+            return _Buf(new, None, None)
+        return _Buf(new, *_gather(self.starts, self.ends, spans, len(new)))  # type: ignore[arg-type]
 
     def sub(self, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], Repl]) -> _Buf:
         """Like re.sub, but offsets follow.
@@ -186,9 +195,36 @@ class _Buf:
         b = len(text.rstrip(" "))
         if a == 0 and b == len(text):
             return self
+        if self.starts is None or self.ends is None:
+            return _Buf(text[a:b], None, None)
         if b <= a:
             return _Buf("", array("q"), array("q"))
         return _Buf(text[a:b], self.starts[a:b], self.ends[a:b])
+
+
+def _gather(starts: array, ends: array, spans: list[tuple[int, ...]], total: int) -> tuple[array, array]:
+    """New offset arrays of `total` entries made of the given ranges of the old ones.
+
+    The arrays are sized once and filled by buffer copies: growing an array of
+    millions of entries piece by piece reallocates and copies it over and over.
+    """
+    new_starts = _ZERO * total
+    new_ends = _ZERO * total
+    with memoryview(starts) as s, memoryview(ends) as e, memoryview(new_starts) as ns, memoryview(new_ends) as ne:
+        i = 0
+        for span in spans:
+            if len(span) == 2:
+                a, b = span
+                j = i + b - a
+                ns[i:j] = s[a:b]
+                ne[i:j] = e[a:b]
+            else:
+                a, b, n = span
+                j = i + n
+                ns[i:j] = array("q", [starts[a]]) * n
+                ne[i:j] = array("q", [ends[b - 1]]) * n
+            i = j
+    return new_starts, new_ends
 
 
 def _aligned_pieces(old: str, new: str, base: int = 0) -> list[Piece]:
@@ -260,11 +296,11 @@ _QUOTES = {
     **{c: "'" for c in "‘’‚‛′‵‹›ʼ＇"},
     **{c: '"' for c in "“”„‟″‶«»＂〝〞"},
 }
-_QUOTE_CHARS = re.compile("[" + "".join(_QUOTES) + "]")
 
 # Patterns start with a distinctive character where possible: the scan over a long
 # text is then fast, and surrounding white space is taken in by the callbacks.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff]+")
+_INVISIBLE_CHARS = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]+")
 # Markdown block markers at the start of a line: headings and block quotes.
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
 # In-text note markers: superscript digits, markdown footnote references.
@@ -279,12 +315,16 @@ _YEAR = re.compile(r"(?:1[5-9]|20)\d\d")
 # Endnote numbers glued to sentence punctuation or a closing quote: "concealed.176".
 _ENDNOTE = re.compile(r"[.!?;:)\]\"'…](\d{1,3})(?!\S)")
 _ELLIPSIS = re.compile(r"\[[ \t\u00a0]*(?:…|\.(?:[ \u00a0]?\.){2,})[ \t\u00a0]*\]|…|\.(?:[ \u00a0]?\.){2,}")
-_DASH = re.compile("[\\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d]+")
+_DASH_CHARS = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d"
+_DASH = re.compile(f"[{re.escape(_DASH_CHARS)}]+")
 _ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*+")
 _UNDERSCORE = re.compile(r"_+")
 _QUOTE_MARK = re.compile("[\"']")
-_SPACE = re.compile(r"\s{2,}|[^\S ]")
+# What str.isspace() and the regex \s take for white space, other than " " itself.
+_WHITE_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE_RUN = re.compile("  +")
 _NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
 _CASE_CHUNK = re.compile(r"[A-Z]+|[^\x00-\x7f]+")
 # Characters that never take part in mojibake: printable ASCII and common typography.
@@ -411,13 +451,33 @@ def _ws_right(text: str, i: int) -> int:
     return i
 
 
+def _holds_any(text: str, chars: str) -> bool:
+    # One substring test per character is a fast search even in a long text, where
+    # a regex scan for a character class is not: passes whose characters are
+    # absent are skipped.
+    return any(c in text for c in chars)
+
+
+def _replace_chars(text: str, table: Mapping[str, str]) -> str:
+    """Each character that is a key of table replaced by its value (one character),
+    so that offsets stay as they are."""
+    for old, new in table.items():
+        if old in text:
+            text = text.replace(old, new)
+    return text
+
+
+_SPACE_FOR_WHITE = {c: " " for c in _WHITE_SPACE}
+
+
 def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
     """The character-level rules. With a record (a source's first pass), removed
     markers and locators are remembered and endnote runs are recognised."""
     if "\r" in buf.text:
         buf = buf.sub(re.compile(r"\r\n?"), lambda m: "\n")
-    buf = buf.sub(_INVISIBLE, lambda m: [])
-    buf = buf.retext(_QUOTE_CHARS.sub(lambda m: _QUOTES[m.group()], buf.text))
+    if _holds_any(buf.text, _INVISIBLE_CHARS):
+        buf = buf.sub(_INVISIBLE, lambda m: [])
+    buf = buf.retext(_replace_chars(buf.text, _QUOTES))
     if "#" in buf.text or ">" in buf.text:
         buf = buf.sub(_LINE_MARKUP, lambda m: [])
 
@@ -427,7 +487,8 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             record.markers.append((buf.starts[m.start()], number))
         return []
 
-    buf = buf.sub(_MARKER, marker)
+    if _holds_any(buf.text, SUPERSCRIPT_DIGITS) or "[^" in buf.text:
+        buf = buf.sub(_MARKER, marker)
 
     def locator(m: re.Match[str]) -> Repl:
         pages = m.group(1)
@@ -521,8 +582,13 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             return (a, right, [])
         return (left, right, [(DASH, a, b)])
 
-    buf = buf.sub(_DASH, dash)
-    buf = buf.sub(_SPACE, lambda m: [(" ", m.start(), m.start() + 1)])
+    if _holds_any(buf.text, _DASH_CHARS):
+        buf = buf.sub(_DASH, dash)
+    # Every white space character becomes a space standing for itself, then a run
+    # of spaces becomes one, standing for the run's first character.
+    buf = buf.retext(_replace_chars(buf.text, _SPACE_FOR_WHITE))
+    if "  " in buf.text:
+        buf = buf.sub(_SPACE_RUN, lambda m: [(" ", m.start(), m.start() + 1)])
     buf = buf.strip()
     buf = _nfc(buf)
     buf = _casefold(buf)
@@ -575,11 +641,11 @@ def _settle(buf: _Buf, limit: int = 8) -> _Buf:
     return buf
 
 
-def _normalize_buf(s: str) -> _Buf:
+def _normalize_buf(s: str, track: bool) -> _Buf:
     # ftfy sees the text as written, never a normalised one: case-folded, joined
     # text can look like mojibake it is not. Text that the rules leave unchanged is
     # already normal (so normalising is idempotent) and is not shown to ftfy.
-    plain = _Buf.identity(s)
+    plain = _Buf.identity(s, track)
     first = _core(plain)
     if first.text == s:
         return plain
@@ -589,12 +655,12 @@ def _normalize_buf(s: str) -> _Buf:
 
 def normalize(s: str) -> str:
     """The searchable form of a card string; comparable with `SourceText.text`."""
-    return _normalize_buf(s).text
+    return _normalize_buf(s, track=False).text
 
 
 def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
     """normalize(s), with the [start, end) range of s behind each normalised character."""
-    buf = _normalize_buf(s)
+    buf = _normalize_buf(s, track=True)
     return buf.text, tuple(buf.starts), tuple(buf.ends)
 
 
