@@ -20,6 +20,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from difflib import SequenceMatcher
 from pathlib import Path
 from types import MappingProxyType
@@ -694,6 +695,7 @@ class SourceText:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reference_offsets", tuple(r[0] for r in self.references))
         object.__setattr__(self, "_locator_starts", tuple(loc.start for loc in self.locators))
+        object.__setattr__(self, "_removed_ends", [cb for _, cb in self.removed])
 
     # -- offsets -------------------------------------------------------------------------
 
@@ -728,23 +730,31 @@ class SourceText:
         b = min(n, end + context)
         if b <= a:
             return ""
-        ra, rb = self.raw_span(a, b)
-        parts = []
-        pos = ra
+        ra = self.raw_offsets[a]
+        rb = max(self.raw_ends[b - 1], ra)  # raw_span(a, b), inline: passages are many
+        spaced = self._spaced
+        # The cut-out blocks are sorted and disjoint: those overlapping [ra, rb)
+        # follow one another from the first ending after ra. They split [ra, rb)
+        # into pieces whose words, in order, are the passage.
         removed = self.removed
-        first = max(0, bisect_right(removed, (ra, ra)) - 1)
-        for ca, cb in removed[first:]:
-            if ca >= rb:
-                break
-            if cb <= ra:
-                continue
+        i = bisect_right(self._removed_ends, ra)  # type: ignore[attr-defined]
+        if i == len(removed) or removed[i][0] >= rb:
+            return spaced.words(ra, rb)
+        words = []
+        pos = ra
+        while i < len(removed) and removed[i][0] < rb:
+            ca, cb = removed[i]
             if ca > pos:
-                parts.append(self.raw[pos:ca])
-            parts.append(" ")
+                words.append(spaced.words(pos, ca))
             pos = max(pos, cb)
+            i += 1
         if pos < rb:
-            parts.append(self.raw[pos:rb])
-        return " ".join("".join(parts).split())
+            words.append(spaced.words(pos, rb))
+        return " ".join(w for w in words if w)
+
+    @cached_property
+    def _spaced(self) -> _SpacedRaw:
+        return _SpacedRaw(self.raw)
 
     # -- apparatus -----------------------------------------------------------------------
 
@@ -799,6 +809,49 @@ class SourceText:
             return None
         loc = self.locators[i]
         return loc if loc.start <= self._next_paragraph(end) else None
+
+
+class _SpacedRaw:
+    """A raw text with every white space run as one space, and the way to it from
+    raw offsets: collapsing white space once, rather than in every passage, makes
+    a passage a slice."""
+
+    __slots__ = ("text", "run_starts", "run_ends", "shifts")
+
+    def __init__(self, raw: str) -> None:
+        spaced = _replace_chars(raw, _SPACE_FOR_WHITE)
+        pieces = []
+        # Runs of two or more white space characters, each kept as its first one;
+        # shifts[k] counts the characters left out before run k.
+        self.run_starts: list[int] = []
+        self.run_ends: list[int] = []
+        self.shifts: list[int] = []
+        pos = 0
+        dropped = 0
+        for m in _SPACE_RUN.finditer(spaced):
+            a, b = m.span()
+            pieces.append(spaced[pos:a + 1])
+            self.run_starts.append(a)
+            self.run_ends.append(b)
+            self.shifts.append(dropped)
+            dropped += b - a - 1
+            pos = b
+        pieces.append(spaced[pos:])
+        self.text = "".join(pieces)
+
+    def _index(self, r: int) -> int:
+        """Where raw offset r falls in text; anywhere in a run is at the run's space."""
+        k = bisect_right(self.run_starts, r) - 1
+        if k < 0:
+            return r
+        a, b = self.run_starts[k], self.run_ends[k]
+        if r < b:
+            return a - self.shifts[k]
+        return r - self.shifts[k] - (b - a - 1)
+
+    def words(self, a: int, b: int) -> str:
+        """" ".join(raw[a:b].split())"""
+        return self.text[self._index(a):self._index(b)].strip(" ")
 
 
 def read_source_text(path: str | Path, **options: object) -> SourceText:
