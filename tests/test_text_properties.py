@@ -84,6 +84,31 @@ def test_offsets_of_card_text_point_into_it(s: str) -> None:
     assert list(starts) == sorted(starts)
 
 
+@settings(max_examples=800, **SETTINGS)
+@given(anything)
+def test_text_only_and_offset_tracking_normalise_alike(s: str) -> None:
+    # normalize() runs the passes without offsets, normalize_with_offsets() with them.
+    assert normalize(s) == normalize_with_offsets(s)[0]
+
+
+@settings(max_examples=600, **SETTINGS)
+@given(anything, st.data())
+def test_passage_is_the_raw_text_behind_a_span_without_cut_blocks(raw: str, data) -> None:
+    source = load_source_text(raw)
+    n = len(source.text)
+    start = data.draw(st.integers(-2, n + 2))
+    end = data.draw(st.integers(start, n + 3))
+    context = data.draw(st.integers(0, 4))
+    a, b = max(0, start - context), min(n, end + context)
+    expected = ""
+    if b > a:
+        ra, rb = source.raw_span(a, b)
+        # A cut-out block reads as white space.
+        chars = [" " if any(x <= i < y for x, y in source.removed) else source.raw[i] for i in range(ra, rb)]
+        expected = " ".join("".join(chars).split())
+    assert source.passage(start, end, context) == expected
+
+
 SEPARATORS = [" ", " ", " ", "\n", "\u00a0", "  ", "\t", " \n "]
 JUNK = ["*", "“", "”", "—", "-", "...", "…", "(772)", ",", ".", ";", "(", ")", "\u00ad", "\u200b", "#",
         ">", "_", "168", "2,600", "â€“"]

@@ -179,8 +179,10 @@ class _Buf:
                 pieces = [p for p in pieces if p[1] >= a]
                 if b < a:
                     continue
-            edits.append((a, b, pieces))
             last = b
+            if len(pieces) == 1 and pieces[0][1] == a and pieces[0][2] == b and pieces[0][0] == text[a:b]:
+                continue  # the range stands for itself (a lone "…"): nothing to rebuild
+            edits.append((a, b, pieces))
         return self.rebuild(edits) if edits else self
 
     def retext(self, text: str) -> _Buf:
@@ -293,19 +295,53 @@ def _aligned_pieces(old: str, new: str, base: int = 0) -> list[Piece]:
 # Character-level normalisation, shared by sources and card text
 # --------------------------------------------------------------------------------------
 
+class _Chars:
+    """Characters a pass acts on, looked for (and replaced) one by one.
+
+    A substring test per character is a fast search even in a long text, where a
+    regex scan for a character class is not, so passes whose characters are absent
+    are skipped cheaply. Text that is all ASCII (known in constant time) is
+    searched for the ASCII ones only.
+    """
+
+    __slots__ = ("chars", "every", "ascii", "replacements")
+
+    def __init__(self, chars: str | Mapping[str, str]) -> None:
+        self.replacements = dict(chars) if isinstance(chars, Mapping) else {}
+        self.chars = "".join(chars)
+        self.every = tuple(self.chars)
+        self.ascii = tuple(c for c in self.chars if c.isascii())
+
+    def found_in(self, text: str) -> bool:
+        for c in self.ascii if text.isascii() else self.every:
+            if c in text:
+                return True
+        return False
+
+    def replace(self, text: str) -> str:
+        """Each character replaced by its replacement, one character: offsets stay."""
+        for c in self.ascii if text.isascii() else self.every:
+            if c in text:
+                text = text.replace(c, self.replacements[c])
+        return text
+
+
 _QUOTES = {
     **{c: "'" for c in "‘’‚‛′‵‹›ʼ＇"},
     **{c: '"' for c in "“”„‟″‶«»＂〝〞"},
 }
+_QUOTE_CHARS = _Chars(_QUOTES)
+_SUPERSCRIPT_CHARS = _Chars(SUPERSCRIPT_DIGITS)
 
 # Patterns start with a distinctive character where possible: the scan over a long
 # text is then fast, and surrounding white space is taken in by the callbacks.
-_INVISIBLE_CHARS = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
-_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]+")
+_INVISIBLE_CHARS = _Chars("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS.chars}]+")
 # Markdown block markers at the start of a line: headings and block quotes.
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
-# In-text note markers: superscript digits, markdown footnote references.
-_MARKER = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\^([^\]\s]{1,20})\]")
+# In-text note markers: superscript digits, markdown footnote references. The
+# lookahead names every first character, which keeps the scan fast.
+_MARKER = re.compile(r"(?=[⁰¹²³⁴⁵⁶⁷⁸⁹\[])(?:[⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\^([^\]\s]{1,20})\])")
 # A page locator closing a passage: "(772)", "(774-5)", "(pp. 12, 14-16)".
 _LOCATOR = re.compile(
     r"\((?:pp?\.?[ \t]*)?"
@@ -316,15 +352,23 @@ _YEAR = re.compile(r"(?:1[5-9]|20)\d\d")
 # Endnote numbers glued to sentence punctuation or a closing quote: "concealed.176".
 _ENDNOTE = re.compile(r"[.!?;:)\]\"'…](\d{1,3})(?!\S)")
 _ELLIPSIS = re.compile(r"\[[ \t\u00a0]*(?:…|\.(?:[ \u00a0]?\.){2,})[ \t\u00a0]*\]|…|\.(?:[ \u00a0]?\.){2,}")
-_DASH_CHARS = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d"
-_DASH = re.compile(f"[{re.escape(_DASH_CHARS)}]+")
+_DASH_CHARS = _Chars("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d")
+# A run of dashes, unless it is a lone DASH with no white space either side (most
+# hyphens): the rules keep that as it is. The lookahead first keeps the scan fast.
+_ANY_DASH = f"[{re.escape(_DASH_CHARS.chars)}]"
+_DASH = re.compile(
+    rf"(?={_ANY_DASH})(?:(?<=\s){_ANY_DASH}+|{_ANY_DASH}+(?=\s)|{_ANY_DASH}{{2,}}|[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}])"
+)
 _ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*+")
 _UNDERSCORE = re.compile(r"_+")
-_QUOTE_MARK = re.compile("[\"']")
+# A quotation mark, unless an apostrophe between two letters or digits ([^\W_],
+# as str.isalnum() has them): "Stalin's" is spelling.
+_QUOTE_MARK = re.compile(r"""["'](?:(?<=")|(?<![^\W_]')|(?![^\W_]))""")
 # What str.isspace() and the regex \s take for white space, other than " " itself.
 _WHITE_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE_FOR_WHITE = _Chars({c: " " for c in _WHITE_SPACE})
 _SPACE_RUN = re.compile("  +")
 _NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
 _CASE_CHUNK = re.compile(r"[A-Z]+|[^\x00-\x7f]+")
@@ -452,33 +496,14 @@ def _ws_right(text: str, i: int) -> int:
     return i
 
 
-def _holds_any(text: str, chars: str) -> bool:
-    # One substring test per character is a fast search even in a long text, where
-    # a regex scan for a character class is not: passes whose characters are
-    # absent are skipped.
-    return any(c in text for c in chars)
-
-
-def _replace_chars(text: str, table: Mapping[str, str]) -> str:
-    """Each character that is a key of table replaced by its value (one character),
-    so that offsets stay as they are."""
-    for old, new in table.items():
-        if old in text:
-            text = text.replace(old, new)
-    return text
-
-
-_SPACE_FOR_WHITE = {c: " " for c in _WHITE_SPACE}
-
-
 def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
     """The character-level rules. With a record (a source's first pass), removed
     markers and locators are remembered and endnote runs are recognised."""
     if "\r" in buf.text:
         buf = buf.sub(re.compile(r"\r\n?"), lambda m: "\n")
-    if _holds_any(buf.text, _INVISIBLE_CHARS):
+    if _INVISIBLE_CHARS.found_in(buf.text):
         buf = buf.sub(_INVISIBLE, lambda m: [])
-    buf = buf.retext(_replace_chars(buf.text, _QUOTES))
+    buf = buf.retext(_QUOTE_CHARS.replace(buf.text))
     if "#" in buf.text or ">" in buf.text:
         buf = buf.sub(_LINE_MARKUP, lambda m: [])
 
@@ -488,7 +513,7 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             record.markers.append((buf.starts[m.start()], number))
         return []
 
-    if _holds_any(buf.text, SUPERSCRIPT_DIGITS) or "[^" in buf.text:
+    if _SUPERSCRIPT_CHARS.found_in(buf.text) or "[^" in buf.text:
         buf = buf.sub(_MARKER, marker)
 
     def locator(m: re.Match[str]) -> Repl:
@@ -547,17 +572,10 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
     if "_" in buf.text:
         buf = buf.sub(_UNDERSCORE, underscore)
 
-    def quote_mark(m: re.Match[str]) -> Repl:
-        # Quotation marks are typography: a card may flatten nested quotes or leave
-        # out the outer ones. An apostrophe inside a word ("Stalin's") is spelling.
-        text = buf.text
-        a = m.start()
-        if m.group() == "'" and 0 < a < len(text) - 1 and text[a - 1].isalnum() and text[a + 1].isalnum():
-            return None
-        return []
-
+    # Quotation marks are typography: a card may flatten nested quotes or leave
+    # out the outer ones.
     if '"' in buf.text or "'" in buf.text:
-        buf = buf.sub(_QUOTE_MARK, quote_mark)
+        buf = buf.sub(_QUOTE_MARK, lambda m: [])
 
     # White space around ellipses and dashes goes only now that the quotation
     # marks that may stand between them are gone.
@@ -573,8 +591,6 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
         text = buf.text
         a, b = m.span()
         left, right = _ws_left(text, a), _ws_right(text, b)
-        if left == a and right == b and text[a:b] == DASH:
-            return None
         # Line-end hyphenation: a hyphen closing a line, between two letters, with a
         # lower-case letter going on: the word is joined.
         if (text[a:b] == "-" and 0 < a and right < len(text) and text[a - 1].isalpha()
@@ -583,11 +599,11 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             return (a, right, [])
         return (left, right, [(DASH, a, b)])
 
-    if _holds_any(buf.text, _DASH_CHARS):
+    if _DASH_CHARS.found_in(buf.text):
         buf = buf.sub(_DASH, dash)
     # Every white space character becomes a space standing for itself, then a run
     # of spaces becomes one, standing for the run's first character.
-    buf = buf.retext(_replace_chars(buf.text, _SPACE_FOR_WHITE))
+    buf = buf.retext(_SPACE_FOR_WHITE.replace(buf.text))
     if "  " in buf.text:
         buf = buf.sub(_SPACE_RUN, lambda m: [(" ", m.start(), m.start() + 1)])
     buf = buf.strip()
@@ -819,7 +835,7 @@ class _SpacedRaw:
     __slots__ = ("text", "run_starts", "run_ends", "shifts")
 
     def __init__(self, raw: str) -> None:
-        spaced = _replace_chars(raw, _SPACE_FOR_WHITE)
+        spaced = _SPACE_FOR_WHITE.replace(raw)
         pieces = []
         # Runs of two or more white space characters, each kept as its first one;
         # shifts[k] counts the characters left out before run k.
