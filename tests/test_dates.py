@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deckgen import dates
 from deckgen.dates import DateClaim, DateError, DateMention, check_date, find_dates, parse_claim
 
 SOURCES = Path(__file__).resolve().parents[1] / "sources"
@@ -284,3 +286,46 @@ def test_find_dates_never_raises(text: str) -> None:
         assert text[m.start:m.end] == m.text
         assert m.month is None or 1 <= m.month <= 12
         assert m.day is None or 1 <= m.day <= 31
+
+
+def _find_dates_the_long_way(text: str) -> list[DateMention]:
+    """`find_dates` without its shortcuts: every pattern tried on every text, at every position."""
+    taken: list[tuple[int, int]] = []
+    found: list[DateMention] = []
+    for name, _, _, _, pattern in dates._KINDS:
+        for m in re.finditer(dates._p(pattern), text):
+            start, end = m.span()
+            if any(s < end and start < e for s, e in taken):
+                continue
+            mentions = dates._mentions(name, m, text)
+            if mentions:
+                taken.append((start, end))
+                found.extend(mentions)
+    found.sort(key=lambda d: (d.start, d.end, d.day or 0))
+    return found
+
+
+# Whole writings of each kind, and pieces that make near misses of them.
+_DATE_PIECES = [
+    "Thursday, June 22, 1941", "Wednesday, the 22nd of June, 1941", "October 3", "Nov. 7, 1917",
+    "Jun. 22nd 1941", "June 22–24, 1941", "22 June 1941", "the 22nd of June, 1941",
+    "Sunday, 23-26 September 1999", "1941-06-22", "6/22/1941", "22/6/1941", "22.06.1941", "11-30-2021",
+    "January 1919", "April of 1945", "Jan. 1919", "March 9", "(January 5)", "December 7th", "5 January",
+    "the 22nd of June", "in February", "late February", "mid-August", "the end of May", "1932", "1917-1947",
+    "1936-38", "1932.196", "the 1930s", "1941’s", "12,600", "Sept", "May", "march", "22", "1941", "31",
+    "the", "of", "in", "to", "and", "Tuesday", ",", ".", "/", "-", "–", "x",
+]
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(_DATE_PIECES), max_size=8),
+       st.lists(st.sampled_from(["", " ", "  ", "\n", "x"]), min_size=8, max_size=8))
+def test_find_dates_as_without_shortcuts(pieces: list[str], spaces: list[str]) -> None:
+    text = "".join(p + s for p, s in zip(pieces, spaces))
+    assert find_dates(text) == _find_dates_the_long_way(text)
+
+
+@pytest.mark.parametrize("source", [KOTKIN, WESSER], ids=["kotkin", "wesser"])
+def test_sources_find_dates_as_without_shortcuts(source: str) -> None:
+    for paragraph in source.split("\n\n"):
+        assert find_dates(paragraph) == _find_dates_the_long_way(paragraph)

@@ -157,33 +157,44 @@ def _p(template: str) -> str:
 
 
 _LEFT = r"(?<![0-9A-Za-z])"
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(_p(pattern)))
-    for name, pattern in (
-        # June 22, 1941 · Jun. 22nd 1941 · June 22–24, 1941
-        ("mdy", _LEFT + _WEEKDAY + r"MONTH\s+DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?,?\s+YEAR"),
-        # 22 June 1941 · the 22nd of June, 1941 · 23-26 September 1999
-        ("dmy", _LEFT + _WEEKDAY + r"(?:the\s+)?DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?\s+(?:of\s+)?MONTH,?\s+YEAR"),
-        # 1941-06-22
-        ("iso", _LEFT + r"YEAR-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})(?![0-9])"),
-        # 6/22/1941, 11-30-2021 (US order); 22/6/1941 when the first part cannot be a month
-        ("numeric", _LEFT + r"(?P<a>[0-9]{1,2})(?P<sep>[/.-])(?P<b>[0-9]{1,2})(?P=sep)YEAR(?![0-9/.-][0-9])"),
-        # January 1919 · April of 1945 · Jan. 1919
-        ("my", _LEFT + r"MONTH,?\s+(?:of\s+)?YEAR"),
-        # March 9 · (January 5) · December 7th
-        ("md", _LEFT + r"MONTH\s+DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?"),
-        # 5 January · the 22nd of June
-        ("dm", _LEFT + r"(?:the\s+)?DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?\s+(?:of\s+)?MONTH"),
-        # in February · late February · mid-August · the end of May
-        ("m", r"(?:(?<=\b[Ii]n\s)|(?<=\b[Ee]arly\s)|(?<=\b[Ll]ate\s)|(?<=\b[Mm]id-)|(?<=\b[Mm]id\s)"
-              r"|(?<=\b[Oo]f\s)|(?<=\b[Bb]y\s)|(?<=\b[Ss]ince\s)|(?<=\b[Uu]ntil\s)|(?<=\b[Tt]ill\s)"
-              r"|(?<=\b[Ff]rom\s)|(?<=\b[Tt]hat\s)|(?<=\b[Tt]his\s)|(?<=\b[Ll]ast\s)|(?<=\b[Nn]ext\s)"
-              r"|(?<=\b[Tt]he\s)|(?<=\b[Dd]uring\s)|(?<=\b[Tt]hrough\s)|(?<=\b[Bb]efore\s)|(?<=\b[Aa]fter\s))"
-              r"MONTH(?!\s+[0-9])"),
-        # 1932 · 1917-1947 · 1936-38 · 1932.196 (endnote glued on)
-        ("year", _LEFT + r"(?P<year>1[0-9]{3}|20[0-9]{2})(?![0-9]|[sS]\b|['’]s\b|,[0-9]{3})"
-                 r"(?:[-–](?P<year2>[0-9]{2})(?![0-9]))?"),
-    )
+# What a text must contain for a kind of mention to be in it: a capitalised month
+# (every month pattern starts "Jan", "Feb", ..., "Sep", "Dec") or a digit.
+_MONTH_HINT = re.compile(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec")
+_DIGIT_HINT = re.compile(r"[0-9]")
+# (name, needs a month, needs a digit, first characters, pattern). The lookahead for the
+# characters a mention can begin with lets the regex engine pass over most positions
+# at once, instead of trying the lookbehinds and optional words at each.
+_KINDS = (
+    # June 22, 1941 · Jun. 22nd 1941 · June 22–24, 1941
+    ("mdy", True, True, "ADFJMNOSTW", _LEFT + _WEEKDAY + r"MONTH\s+DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?,?\s+YEAR"),
+    # 22 June 1941 · the 22nd of June, 1941 · 23-26 September 1999
+    ("dmy", True, True, "0-9FMSTWt",
+     _LEFT + _WEEKDAY + r"(?:the\s+)?DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?\s+(?:of\s+)?MONTH,?\s+YEAR"),
+    # 1941-06-22
+    ("iso", False, True, "0-9", _LEFT + r"YEAR-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})(?![0-9])"),
+    # 6/22/1941, 11-30-2021 (US order); 22/6/1941 when the first part cannot be a month
+    ("numeric", False, True, "0-9",
+     _LEFT + r"(?P<a>[0-9]{1,2})(?P<sep>[/.-])(?P<b>[0-9]{1,2})(?P=sep)YEAR(?![0-9/.-][0-9])"),
+    # January 1919 · April of 1945 · Jan. 1919
+    ("my", True, True, "ADFJMNOS", _LEFT + r"MONTH,?\s+(?:of\s+)?YEAR"),
+    # March 9 · (January 5) · December 7th
+    ("md", True, True, "ADFJMNOS", _LEFT + r"MONTH\s+DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?"),
+    # 5 January · the 22nd of June
+    ("dm", True, True, "0-9t", _LEFT + r"(?:the\s+)?DAY(?:" + _DAY_RANGE_SEP + r"DAY2)?\s+(?:of\s+)?MONTH"),
+    # in February · late February · mid-August · the end of May
+    ("m", True, False, "ADFJMNOS",
+     r"(?:(?<=\b[Ii]n\s)|(?<=\b[Ee]arly\s)|(?<=\b[Ll]ate\s)|(?<=\b[Mm]id-)|(?<=\b[Mm]id\s)"
+     r"|(?<=\b[Oo]f\s)|(?<=\b[Bb]y\s)|(?<=\b[Ss]ince\s)|(?<=\b[Uu]ntil\s)|(?<=\b[Tt]ill\s)"
+     r"|(?<=\b[Ff]rom\s)|(?<=\b[Tt]hat\s)|(?<=\b[Tt]his\s)|(?<=\b[Ll]ast\s)|(?<=\b[Nn]ext\s)"
+     r"|(?<=\b[Tt]he\s)|(?<=\b[Dd]uring\s)|(?<=\b[Tt]hrough\s)|(?<=\b[Bb]efore\s)|(?<=\b[Aa]fter\s))"
+     r"MONTH(?!\s+[0-9])"),
+    # 1932 · 1917-1947 · 1936-38 · 1932.196 (endnote glued on)
+    ("year", False, True, "12", _LEFT + r"(?P<year>1[0-9]{3}|20[0-9]{2})(?![0-9]|[sS]\b|['’]s\b|,[0-9]{3})"
+                                r"(?:[-–](?P<year2>[0-9]{2})(?![0-9]))?"),
+)
+_PATTERNS: tuple[tuple[str, bool, bool, re.Pattern[str]], ...] = tuple(
+    (name, needs_month, needs_digit, re.compile(f"(?=[{first}])" + _p(pattern)))
+    for name, needs_month, needs_digit, first, pattern in _KINDS
 )
 
 
@@ -205,9 +216,13 @@ def find_dates(text: str) -> list[DateMention]:
     """
     if not isinstance(text, str):
         raise TypeError(f"expected text, got {type(text).__name__}")
+    has_month = _MONTH_HINT.search(text) is not None
+    has_digit = _DIGIT_HINT.search(text) is not None
     taken: list[tuple[int, int]] = []
     found: list[DateMention] = []
-    for name, pattern in _PATTERNS:
+    for name, needs_month, needs_digit, pattern in _PATTERNS:
+        if (needs_month and not has_month) or (needs_digit and not has_digit):
+            continue
         for m in pattern.finditer(text):
             start, end = m.span()
             if any(s < end and start < e for s, e in taken):
