@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from deckgen.matching import Corpus, Match
-from deckgen.sourcetext import load_source_text, normalize, read_source_text
+from deckgen.matching import Corpus, Match, _Automaton, _has_words, _parse, _split
+from deckgen.sourcetext import ELLIPSIS, load_source_text, normalize, read_source_text
 
 SOURCES = Path(__file__).resolve().parents[1] / "sources"
 IDS = ("kotkin-notes", "wesser-2021", "kotkin-1932")
@@ -302,3 +305,75 @@ def test_no_near_miss_for_unrelated_text(corpus: Corpus) -> None:
 def test_normalised_spans_are_cached(corpus: Corpus) -> None:
     corpus.locate_all(["Stalin knew."])
     assert corpus.normalized("Stalin knew.") == normalize("Stalin knew.")
+
+
+# -- shortcuts agree with the general path ------------------------------------------------------------
+
+
+def test_has_words_means_some_character_is_alphanumeric() -> None:
+    for code in range(sys.maxunicode + 1):
+        c = chr(code)
+        assert _has_words(c) == c.isalnum(), hex(code)
+    assert not _has_words(" _-—…[]") and _has_words("__x__")
+
+
+@given(st.text(alphabet=" \u00a0ab1,._-—'\"é", max_size=30))
+def test_parse_of_a_plain_span_is_its_split(norm: str) -> None:
+    assert ELLIPSIS not in norm and "[" not in norm
+    assert _parse(norm) == _split(norm)
+
+
+def _every_occurrence(patterns: list[str], text: str) -> list[tuple[int, int, int]]:
+    return sorted(
+        (i, s, s + len(p))
+        for i, p in enumerate(patterns)
+        for s in range(len(text) - len(p) + 1)
+        if text.startswith(p, s)
+    )
+
+
+@settings(max_examples=300)
+@given(
+    patterns=st.lists(st.text(alphabet="ab ", min_size=1, max_size=12), min_size=1, max_size=20),
+    text=st.text(alphabet="ab ", max_size=80),
+    key_chars=st.integers(1, 6),
+    max_sharing=st.integers(1, 4),
+)
+def test_automaton_finds_every_occurrence_of_every_pattern(
+    patterns: list[str], text: str, key_chars: int, max_sharing: int
+) -> None:
+    # Short keys shared by many patterns: lengthened keys and repeated patterns are exercised.
+    automaton = _Automaton(patterns, key_chars, max_sharing)
+    assert sorted(automaton.find(text)) == _every_occurrence(patterns, text)
+
+
+_SMALL_SOURCES = {
+    "a": load_source_text(
+        "The army moved east. The army moved west, and the army stopped.\n\n"
+        "In 1941 the army moved 2,600 tanks; in 1942, 12,600 tanks. The army [sic] stopped.\n"
+    ),
+    "b": load_source_text("The army stopped. Then the army moved east again, and 600 tanks moved.\n"),
+}
+_SMALL_WORDS = [w for st in _SMALL_SOURCES.values() for w in st.raw.split()]
+
+
+@st.composite
+def _spans(draw: st.DrawFn) -> str:
+    start = draw(st.integers(0, len(_SMALL_WORDS) - 1))
+    words = _SMALL_WORDS[start:start + draw(st.integers(1, 8))]
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(words) - 1))
+        words[at] = draw(st.sampled_from(["…", "...", "[it]", "[T]he", "army", "2,600"]))
+    return " ".join(words)
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=st.lists(_spans(), max_size=6), second=st.lists(_spans(), max_size=6))
+def test_prepared_lookups_agree_with_lookups_one_by_one(first: list[str], second: list[str]) -> None:
+    warm = Corpus(_SMALL_SOURCES)
+    warm.prepare(first)
+    warm.prepare(first[:2] + second)  # spans prepared before are not looked for again
+    cold = Corpus(_SMALL_SOURCES)
+    for span in first + second:
+        for sid in _SMALL_SOURCES:
+            assert warm.find(span, sid) == cold.find(span, sid)

@@ -26,6 +26,8 @@ MAX_BRACKET_GAP = 40  # normalised characters an editorial [insertion] may repla
 DIFF_CONTEXT = 4  # unchanged tokens shown on each side of a change
 LONG_QUERY = 400  # normalised characters past which a near-miss search places a probe
 PROBE_CHARS = 200
+KEY_CHARS = 32  # leading characters of a span that an automaton holds (see _Automaton)
+MAX_SHARING = 8  # spans that may share one automaton key before their keys are lengthened
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,14 @@ class _Pattern:
 
 def _parse(norm: str) -> _Pattern:
     """Split a normalised span at its elisions and editorial [insertions]."""
+    if ELLIPSIS not in norm and "[" not in norm:
+        # Most spans have neither: what `_split` would make of them, without its loops.
+        whole = (norm.strip(),) if _has_words(norm) else ()
+        return _Pattern(whole, (), whole != (norm,))
+    return _split(norm)
+
+
+def _split(norm: str) -> _Pattern:
     segments: list[str] = []
     gaps: list[int] = []
     pending_gap = 0
@@ -103,9 +113,13 @@ def _parse(norm: str) -> _Pattern:
     return _Pattern(tuple(segments), tuple(gaps), tuple(segments) != (norm,))
 
 
+# One letter or digit: exactly the characters for which str.isalnum() is true.
+_ALNUM = re.compile(r"[^\W_]")
+
+
 def _has_words(norm: str) -> bool:
     """Only a span with some letters or digits can be looked for."""
-    return any(c.isalnum() for c in norm)
+    return _ALNUM.search(norm) is not None
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
@@ -174,6 +188,45 @@ def _find_structured_in(starts: Mapping[str, list[int]], n: int, pattern: _Patte
     return None
 
 
+class _Automaton:
+    """Every occurrence of every pattern in a text, overlapping ones included.
+
+    An Aho–Corasick automaton takes time to build in proportion to the characters it
+    holds, and quotations run to hundreds of characters. It holds only each pattern's
+    first KEY_CHARS characters, and each occurrence of those is confirmed against the
+    whole pattern. Where more than MAX_SHARING patterns begin alike their keys are
+    lengthened, so that a common opening costs a few comparisons, not one per pattern.
+    """
+
+    def __init__(self, patterns: list[str], key_chars: int = KEY_CHARS, max_sharing: int = MAX_SHARING):
+        self.patterns = patterns
+        by_key: dict[str, list[int]] = {}
+        todo, length = list(range(len(patterns))), key_chars
+        while todo:
+            groups: dict[str, list[int]] = {}
+            for i in todo:
+                groups.setdefault(patterns[i][:length], []).append(i)
+            todo = []
+            for key, members in groups.items():
+                if len(members) > max_sharing and len(key) == length:
+                    todo += members
+                else:
+                    by_key.setdefault(key, []).extend(members)
+            length *= 2
+        self._keys = list(by_key)
+        self._members = list(by_key.values())
+        self._automaton = ahocorasick_rs.AhoCorasick(self._keys, matchkind=ahocorasick_rs.MatchKind.Standard)
+
+    def find(self, text: str) -> Iterable[tuple[int, int, int]]:
+        """(pattern index, start, end) of each occurrence, as `find_matches_as_indexes`
+        with overlapping=True would give them, though not in the same order."""
+        patterns, members = self.patterns, self._members
+        for key, start, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            for i in members[key]:
+                if text.startswith(patterns[i], start):
+                    yield i, start, start + len(patterns[i])
+
+
 # -- the corpus -----------------------------------------------------------------------------
 
 
@@ -186,6 +239,8 @@ class Corpus:
         # Spans looked for in every source at once; only the sources with hits are in _found.
         self._everywhere: set[str] = set()
         self._norm: dict[str, str] = {}
+        # (source id, normalised start, end) -> its Match: cards often quote the same passage.
+        self._matches: dict[tuple[str, int, int], Match] = {}
 
     # -- exact ---------------------------------------------------------------------------
 
@@ -199,9 +254,10 @@ class Corpus:
         """Find every occurrence of every span in every source and remember them for
         `find`; returns the spans, without repeats.
 
-        The normalised spans go into one Aho–Corasick automaton, run once over each
-        source; spans with elisions or [insertions] that do not occur literally are
-        then matched segment by segment, their segments found by a second automaton.
+        The normalised spans go into one Aho–Corasick automaton (see `_Automaton`),
+        run once over each source; spans with elisions or [insertions] that do not
+        occur literally are matched segment by segment, their segments found by the
+        same pass.
         """
         spans = list(dict.fromkeys(spans))
         pending = sorted({n for n in map(self.normalized, spans) if _has_words(n) and n not in self._found})
@@ -210,32 +266,32 @@ class Corpus:
         for norm in pending:
             self._found[norm] = {}
         self._everywhere.update(pending)
-        automaton = ahocorasick_rs.AhoCorasick(pending, matchkind=ahocorasick_rs.MatchKind.Standard)
-        for sid, source in self.sources.items():
-            text = source.text
-            for index, start, end in automaton.find_matches_as_indexes(text, overlapping=True):
-                if _bounded(text, start, end):
-                    self._found[pending[index]].setdefault(sid, []).append((start, end))
         structured = [(norm, pattern) for norm in pending if (pattern := _parse(norm)).structured]
-        segments = sorted({segment for _, pattern in structured for segment in pattern.segments})
-        if not segments:
-            return spans
-        seg_automaton = ahocorasick_rs.AhoCorasick(segments, matchkind=ahocorasick_rs.MatchKind.Standard)
+        segments = {segment for _, pattern in structured for segment in pattern.segments}
+        spans_now = set(pending)
+        patterns = sorted(segments | spans_now)
+        # A pattern may be a span looked for now, a segment of a structured one, or both.
+        found_by_pattern = [self._found[p] if p in spans_now else None for p in patterns]
+        is_segment = [p in segments for p in patterns]
+        automaton = _Automaton(patterns)
         for sid, source in self.sources.items():
-            waiting = [(norm, pattern) for norm, pattern in structured if sid not in self._found[norm]]
-            if not waiting:
-                continue
             text = source.text
             starts: dict[str, list[int]] = {}
-            for index, start, end in seg_automaton.find_matches_as_indexes(text, overlapping=True):
-                if _bounded(text, start, end):
-                    starts.setdefault(segments[index], []).append(start)
-            for found in starts.values():
-                found.sort()
-            for norm, pattern in waiting:
-                hit = _find_structured_in(starts, len(text), pattern)
-                if hit is not None:
-                    self._found[norm][sid] = [hit]
+            for index, start, end in automaton.find(text):
+                if not _bounded(text, start, end):
+                    continue
+                found = found_by_pattern[index]
+                if found is not None:
+                    found.setdefault(sid, []).append((start, end))
+                if is_segment[index]:
+                    starts.setdefault(patterns[index], []).append(start)
+            for found_starts in starts.values():
+                found_starts.sort()
+            for norm, pattern in structured:
+                if sid not in self._found[norm]:
+                    hit = _find_structured_in(starts, len(text), pattern)
+                    if hit is not None:
+                        self._found[norm][sid] = [hit]
         return spans
 
     def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
@@ -289,6 +345,12 @@ class Corpus:
         return [m for sid in self.sources if (m := self.find(span, sid)) is not None]
 
     def _match(self, source_id: str, start: int, end: int) -> Match:
+        match = self._matches.get((source_id, start, end))
+        if match is None:
+            match = self._matches[source_id, start, end] = self._new_match(source_id, start, end)
+        return match
+
+    def _new_match(self, source_id: str, start: int, end: int) -> Match:
         st = self.sources[source_id]
         raw_start, raw_end = st.raw_span(start, end)
         line, col = st.line_col(raw_start)
