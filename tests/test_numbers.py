@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -7,7 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deckgen.numbers import FigureVerdict, Quantity, check_figure, find_quantities, parse_value
+from deckgen.numbers import (
+    _NUMBER_WORDS,
+    _RUN_STARTERS,
+    _WORD,
+    FigureVerdict,
+    Quantity,
+    _run_end,
+    check_figure,
+    find_quantities,
+    parse_value,
+)
 
 SOURCES = Path(__file__).resolve().parents[1] / "sources"
 KOTKIN = (SOURCES / "kotkin-1932.txt").read_text(encoding="utf-8")
@@ -400,3 +411,32 @@ def test_words_equal_digits(n: int, scale: str) -> None:
     digits = f"{n}{scale}"
     assert check_figure(words, f"there were {digits} of them").ok, words
     assert check_figure(digits, f"there were {words} of them").ok, words
+
+
+# A word of each kind `_run_end` tells apart, and words it does not know.
+_RUN_WORDS = ["one", "twenty", "hundred", "dozen", "million", "half", "third", "quarter", "fifth", "twice",
+              "tenfold", "a", "an", "and", "fold", "x", "Half", "A", "TWENTY"]
+
+
+def _assert_runs_start_at_a_starter_and_hold_a_number_word(text: str) -> None:
+    # What lets _scan_words pass over other words, and over texts without number words.
+    tokens = list(_WORD.finditer(text))
+    for i, token in enumerate(tokens):
+        end = _run_end(text, tokens, i)
+        if token.group().lower() not in _RUN_STARTERS:
+            assert end == i, text
+        if end > i:
+            assert any(t.group().lower() in _NUMBER_WORDS for t in tokens[i:end]), text
+
+
+def test_word_runs_of_three_words() -> None:
+    for first, second, third in itertools.product(_RUN_WORDS, repeat=3):
+        for sep in (" ", "-"):
+            _assert_runs_start_at_a_starter_and_hold_a_number_word(f"{first}{sep}{second} {third}")
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.tuples(st.sampled_from(_RUN_WORDS + sorted(_NUMBER_WORDS)),
+                          st.sampled_from([" ", "-", "‐", "  ", "\n\n", ", ", ""])), max_size=14))
+def test_word_runs_of_any_words(pairs: list[tuple[str, str]]) -> None:
+    _assert_runs_start_at_a_starter_and_hold_a_number_word("".join(w + sep for w, sep in pairs))

@@ -447,10 +447,16 @@ def _eval_plain(w: list[str]) -> Fraction | None:
 
 
 def _scan_words(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
+    # Most texts state no number in words: one look at their words settles it.
+    if _NUMBER_WORDS.isdisjoint(map(str.lower, _WORD.findall(text))):
+        return []
     tokens = list(_WORD.finditer(text))
     found: list[Quantity] = []
     i = 0
     while i < len(tokens):
+        if tokens[i].group().lower() not in _RUN_STARTERS:
+            i += 1
+            continue
         run_end = _run_end(text, tokens, i)
         if run_end == i:
             i += 1
@@ -484,6 +490,14 @@ def _scan_words(text: str, taken: list[tuple[int, int]]) -> list[Quantity]:
 
 # No real number takes more words; the cap bounds the longest-prefix search.
 _MAX_RUN = 16
+
+_FOLDS = {w + "fold" for w in (*_CARDINALS, *_SCALES, *_MULTIPLIERS)}
+# A run of number words holds at least one of these: "a" and "and" alone are no number.
+_NUMBER_WORDS = frozenset((*_CARDINALS, *_SCALES, *_MULTIPLIERS, *_DENOMINATORS, *_TIMES, *_FOLDS))
+# The words `_run_end` lets a run begin with; at any other word it returns at once.
+_RUN_STARTERS = frozenset(
+    w for w in (*_NUMBER_WORDS, "a", "an") if _token_kind(w) in ("num", "scale", "fold", "times", "a")
+) | {"half"}
 
 
 def _run_end(text: str, tokens: list[re.Match[str]], i: int) -> int:
@@ -600,6 +614,8 @@ def _value_text(value: object) -> str:
 # -- checking ----------------------------------------------------------------------------
 
 UNIT_WINDOW = 60
+_PER_CENT = re.compile(r"per\s+cent", re.IGNORECASE)
+_UNIT_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 
 
 def _norm_word(word: str) -> str:
@@ -623,9 +639,9 @@ def _unit_words(value: str, quantities: list[Quantity]) -> list[str]:
     pieces.append(value[last:])
     rest = " ".join(pieces)
     rest = _LEADING_QUALIFIER.sub(" ", rest)
-    rest = re.sub(r"per\s+cent", "percent", rest, flags=re.IGNORECASE)
+    rest = _PER_CENT.sub("percent", rest)
     words: list[str] = []
-    for m in re.finditer(r"[A-Za-z]+(?:['’][A-Za-z]+)?", rest):
+    for m in _UNIT_WORD.finditer(rest):
         w = m.group().lower()
         if w in _STOPWORDS or w in _CARDINALS:
             continue
@@ -638,8 +654,8 @@ def _unit_words(value: str, quantities: list[Quantity]) -> list[str]:
 
 def _words_near(evidence: str, q: Quantity, quantities: list[Quantity]) -> set[str]:
     lo, hi = max(0, q.start - UNIT_WINDOW), min(len(evidence), q.end + UNIT_WINDOW)
-    window = re.sub(r"per\s+cent", "percent", evidence[lo:hi], flags=re.IGNORECASE)
-    words = {_norm_word(m.group()) for m in re.finditer(r"[A-Za-z]+(?:['’][A-Za-z]+)?", window)}
+    window = _PER_CENT.sub("percent", evidence[lo:hi])
+    words = {_norm_word(m.group()) for m in _UNIT_WORD.finditer(window)}
     for other in quantities:
         if other.unit and other.start < hi and lo < other.end:
             words.add(_norm_word(other.unit))
