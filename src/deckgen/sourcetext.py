@@ -8,8 +8,10 @@ as the author wrote it. `normalize` applies the very same character-level rules
 to card text, so a card span compares directly with `SourceText.text`.
 
 Every transformation is a pass over a `_Buf` (text plus, per character, the raw
-range it came from). A pass rebuilds the buffer from slices and replacement
-pieces in one linear sweep, so loading stays linear in the size of the source.
+range it came from; `normalize`, wanting only the text, goes without the ranges).
+A pass rebuilds the buffer from slices and replacement pieces in one linear
+sweep, so loading stays linear in the size of the source, and is skipped when
+the characters it acts on are absent.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from difflib import SequenceMatcher
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
@@ -146,9 +148,9 @@ class _Buf:
             if track:
                 spans.append((pos, len(text)))
         new = "".join(out)
-        if not track:
+        if self.starts is None or self.ends is None:
             return _Buf(new, None, None)
-        return _Buf(new, *_gather(self.starts, self.ends, spans, len(new)))  # type: ignore[arg-type]
+        return _Buf(new, *_gather(self.starts, self.ends, spans, len(new)))
 
     def sub(self, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], Repl]) -> _Buf:
         """Like re.sub, but offsets follow.
@@ -184,6 +186,11 @@ class _Buf:
                 continue  # the range stands for itself (a lone "…"): nothing to rebuild
             edits.append((a, b, pieces))
         return self.rebuild(edits) if edits else self
+
+    def offsets(self) -> tuple[array, array]:
+        """starts and ends, of a buffer that tracks them."""
+        assert self.starts is not None and self.ends is not None
+        return self.starts, self.ends
 
     def retext(self, text: str) -> _Buf:
         """The same buffer after a one-to-one character mapping: offsets are unchanged."""
@@ -339,9 +346,9 @@ _INVISIBLE_CHARS = _Chars("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS.chars}]+")
 # Markdown block markers at the start of a line: headings and block quotes.
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
-# In-text note markers: superscript digits, markdown footnote references. The
-# lookahead names every first character, which keeps the scan fast.
-_MARKER = re.compile(r"(?=[⁰¹²³⁴⁵⁶⁷⁸⁹\[])(?:[⁰¹²³⁴⁵⁶⁷⁸⁹]+|\[\^([^\]\s]{1,20})\])")
+# In-text note markers: a run of superscript digits, or a markdown footnote
+# reference "[^…]". Starting with a plain character class keeps the scan fast.
+_MARKER = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹\[](?:(?<=[⁰¹²³⁴⁵⁶⁷⁸⁹])[⁰¹²³⁴⁵⁶⁷⁸⁹]*|(?<=\[)\^([^\]\s]{1,20})\])")
 # A page locator closing a passage: "(772)", "(774-5)", "(pp. 12, 14-16)".
 _LOCATOR = re.compile(
     r"\((?:pp?\.?[ \t]*)?"
@@ -354,11 +361,12 @@ _ENDNOTE = re.compile(r"[.!?;:)\]\"'…](\d{1,3})(?!\S)")
 _ELLIPSIS = re.compile(r"\[[ \t\u00a0]*(?:…|\.(?:[ \u00a0]?\.){2,})[ \t\u00a0]*\]|…|\.(?:[ \u00a0]?\.){2,}")
 _DASH_CHARS = _Chars("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d")
 # A run of dashes, unless it is a lone DASH with no white space either side (most
-# hyphens): the rules keep that as it is. The lookahead first keeps the scan fast.
+# hyphens): the rules keep that as it is. After its first dash the run is taken if
+# white space stands before it or after it, if it goes on, or if that dash is not
+# DASH. Starting with a plain character class keeps the scan fast.
 _ANY_DASH = f"[{re.escape(_DASH_CHARS.chars)}]"
-_DASH = re.compile(
-    rf"(?={_ANY_DASH})(?:(?<=\s){_ANY_DASH}+|{_ANY_DASH}+(?=\s)|{_ANY_DASH}{{2,}}|[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}])"
-)
+_OTHER_DASH = f"[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}]"
+_DASH = re.compile(rf"{_ANY_DASH}(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))")
 _ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*+")
 _UNDERSCORE = re.compile(r"_+")
@@ -366,8 +374,10 @@ _UNDERSCORE = re.compile(r"_+")
 # as str.isalnum() has them): "Stalin's" is spelling.
 _QUOTE_MARK = re.compile(r"""["'](?:(?<=")|(?<![^\W_]')|(?![^\W_]))""")
 # What str.isspace() and the regex \s take for white space, other than " " itself.
-_WHITE_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _SPACE_FOR_WHITE = _Chars({c: " " for c in _WHITE_SPACE})
 _SPACE_RUN = re.compile("  +")
 _NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
@@ -388,6 +398,8 @@ class _Record:
 def _ftfy_regions(text: str) -> list[tuple[int, int]]:
     """The stretches of text worth showing to ftfy: runs of words holding a character
     that can take part in mojibake."""
+    if text.isascii() and text.isprintable():
+        return []  # the scan below is slow, and finds nothing in printable ASCII
     regions: list[tuple[int, int]] = []
     n = len(text)
     for m in _DIRTY.finditer(text):
@@ -510,7 +522,7 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
     def marker(m: re.Match[str]) -> list[Piece]:
         if record is not None:
             number = m.group(1) or m.group().translate(_SUPER_TO_ASCII)
-            record.markers.append((buf.starts[m.start()], number))
+            record.markers.append((buf.offsets()[0][m.start()], number))
         return []
 
     if _SUPERSCRIPT_CHARS.found_in(buf.text) or "[^" in buf.text:
@@ -535,7 +547,7 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
         while a > 0 and text[a - 1] in " \t\u00a0":
             a -= 1
         if record is not None:
-            record.locators.append((buf.starts[a], " ".join(pages.split())))
+            record.locators.append((buf.offsets()[0][a], " ".join(pages.split())))
         return (a, m.end(), [])
 
     if "(" in buf.text:
@@ -551,7 +563,7 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             if a not in remove:
                 return None
             if record is not None:
-                record.markers.append((buf.starts[a], m.group(1)))
+                record.markers.append((buf.offsets()[0][a], m.group(1)))
             return (a, b, [])
 
         buf = buf.sub(_ENDNOTE, endnote)
@@ -678,7 +690,8 @@ def normalize(s: str) -> str:
 def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
     """normalize(s), with the [start, end) range of s behind each normalised character."""
     buf = _normalize_buf(s, track=True)
-    return buf.text, tuple(buf.starts), tuple(buf.ends)
+    starts, ends = buf.offsets()
+    return buf.text, tuple(starts), tuple(ends)
 
 
 # --------------------------------------------------------------------------------------
@@ -961,7 +974,7 @@ def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FU
     record = _Record()
     buf = _settle(_core(buf, record))
 
-    starts = buf.starts
+    starts, ends = buf.offsets()
     text = buf.text
     n = len(text)
     raw_offsets = array("q", starts)
@@ -987,7 +1000,7 @@ def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FU
         references=references,
         locators=locators,
         note_blocks=tuple((to_norm(r), numbers) for r, numbers in blocks_raw),
-        raw_ends=buf.ends,
+        raw_ends=ends,
         paragraphs=tuple(sorted({p for p in map(to_norm, paragraph_raw) if 0 < p < n})),
         removed=tuple(removed),
         line_starts=tuple(ln.start for ln in lines) or (0,),
