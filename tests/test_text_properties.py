@@ -155,7 +155,7 @@ def test_a_run_of_plain_words_is_found_where_it_stands(case) -> None:
     raw, a, b = case
     span = raw[a:b]
     # Junk and markers next to a word can spell mojibake with it ("â€“ ç²³" is
-    # "– 粳"): ftfy then rightly repairs the word away.
+    # "– 粳"): ftfy then repairs the word away.
     assume(normalize(span) in normalize(repair(raw)))
     source = load_source_text(raw)
     corpus = Corpus({"s": source})

@@ -340,14 +340,17 @@ _QUOTES = {
 _QUOTE_CHARS = _Chars(_QUOTES)
 _SUPERSCRIPT_CHARS = _Chars(SUPERSCRIPT_DIGITS)
 
-# Patterns start with a distinctive character where possible: the scan over a long
-# text is then fast, and surrounding white space is taken in by the callbacks.
+# Patterns start with a distinctive character where possible, written as a literal
+# or a character class rather than a repeat or an alternation ("\*\**", not "\*+"):
+# the regex engine then searches for it fast, where otherwise it tries the pattern
+# at every position of a long text. Surrounding white space is taken in by the
+# callbacks.
 _INVISIBLE_CHARS = _Chars("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
-_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS.chars}]+")
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS.chars}][{_INVISIBLE_CHARS.chars}]*")
 # Markdown block markers at the start of a line: headings and block quotes.
 _LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
 # In-text note markers: a run of superscript digits, or a markdown footnote
-# reference "[^…]". Starting with a plain character class keeps the scan fast.
+# reference "[^…]".
 _MARKER = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹\[](?:(?<=[⁰¹²³⁴⁵⁶⁷⁸⁹])[⁰¹²³⁴⁵⁶⁷⁸⁹]*|(?<=\[)\^([^\]\s]{1,20})\])")
 # A page locator closing a passage: "(772)", "(774-5)", "(pp. 12, 14-16)".
 _LOCATOR = re.compile(
@@ -363,13 +366,13 @@ _DASH_CHARS = _Chars("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\uf
 # A run of dashes, unless it is a lone DASH with no white space either side (most
 # hyphens): the rules keep that as it is. After its first dash the run is taken if
 # white space stands before it or after it, if it goes on, or if that dash is not
-# DASH. Starting with a plain character class keeps the scan fast.
+# DASH.
 _ANY_DASH = f"[{re.escape(_DASH_CHARS.chars)}]"
 _OTHER_DASH = f"[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}]"
 _DASH = re.compile(rf"{_ANY_DASH}(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))")
-_ESCAPE = re.compile(r"\\+(?=[!-/:-@\[\]^-`{-~])")
-_ASTERISK = re.compile(r"\*+")
-_UNDERSCORE = re.compile(r"_+")
+_ESCAPE = re.compile(r"\\\\*(?=[!-/:-@\[\]^-`{-~])")
+_ASTERISK = re.compile(r"\*\**")
+_UNDERSCORE = re.compile(r"__*")
 # A quotation mark, unless an apostrophe between two letters or digits ([^\W_],
 # as str.isalnum() has them): "Stalin's" is spelling.
 _QUOTE_MARK = re.compile(r"""["'](?:(?<=")|(?<![^\W_]')|(?![^\W_]))""")
