@@ -224,8 +224,8 @@ class Renderer:
         self.env.filters["plain"] = lambda text: jinja2.utils.markupsafe.Markup(plain_html(text))
         self.env.filters["pages"] = page_label
         self.env.tests["spaced"] = lambda right, left: needs_space(left or "", right or "")
-        self._citation = self._load("fields/citation.html")
-        self._passage = self._load("fields/passage.html")
+        self._citation = self._per_card(self._load("fields/citation.html"))
+        self._passage = self._per_card(self._load("fields/passage.html"))
 
     def _template_error(self, name: str, exc: Exception) -> DeckgenError:
         filename = getattr(exc, "filename", None)
@@ -258,6 +258,13 @@ class Renderer:
             ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise self._template_error(name, exc) from exc
+
+    @staticmethod
+    def _per_card(template: jinja2.Template) -> jinja2.Template:
+        """A template rendered for every card: its globals flattened into one dict once, since
+        jinja copies them into each render's context, and a ChainMap copies slowly."""
+        template.globals = dict(template.globals)
+        return template
 
     def _render(self, name: str, template: jinja2.Template, **context: Any) -> str:
         try:
