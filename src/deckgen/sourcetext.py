@@ -384,10 +384,12 @@ _WHITE_SPACE = (
 _SPACE_FOR_WHITE = _Chars({c: " " for c in _WHITE_SPACE})
 _SPACE_RUN = re.compile("  +")
 _NON_ASCII_CHUNK = re.compile(r"[\x00-\x7f]?[^\x00-\x7f]+")
-_CASE_CHUNK = re.compile(r"[A-Z]+|[^\x00-\x7f]+")
+_CASE_CHUNK = re.compile(r"[A-Z][A-Z]*|[^\x00-\x7f][^\x00-\x7f]*")
 # Characters that never take part in mojibake: printable ASCII and common typography.
-# Text made only of these is left to the other passes without calling ftfy.
-_DIRTY = re.compile("[^\t\n\r\x20-\x7e\u00a0“”‘’‚„–—…•«»‹›¹²³⁰⁴-⁹]+")
+# Text made only of these is left to the other passes without calling ftfy. (The
+# pattern opens with a class, as the ones above do.)
+_DIRTY_CHAR = "[^\t\n\r\x20-\x7e\u00a0“”‘’‚„–—…•«»‹›¹²³⁰⁴-⁹]"
+_DIRTY = re.compile(f"{_DIRTY_CHAR}{_DIRTY_CHAR}*")
 
 
 class _Record:
