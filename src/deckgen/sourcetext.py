@@ -369,7 +369,9 @@ _DASH_CHARS = _Chars("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\uf
 # DASH.
 _ANY_DASH = f"[{re.escape(_DASH_CHARS.chars)}]"
 _OTHER_DASH = f"[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}]"
-_DASH = re.compile(rf"{_ANY_DASH}(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))")
+_DASH = re.compile(
+    rf"{_ANY_DASH}(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))"
+)
 _ESCAPE = re.compile(r"\\\\*(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*\**")
 _UNDERSCORE = re.compile(r"__*")
@@ -722,7 +724,8 @@ class SourceText:
     note_blocks: tuple[tuple[int, tuple[str, ...]], ...] = ()
     raw_ends: array = field(default_factory=lambda: array("q"), repr=False)  # raw end of each normalised char
     paragraphs: tuple[int, ...] = field(default=(), repr=False)  # normalised offsets where paragraphs start
-    removed: tuple[tuple[int, int], ...] = field(default=(), repr=False)  # raw ranges cut out (notes, furniture)
+    # Raw ranges cut out (notes, furniture), in order.
+    removed: tuple[tuple[int, int], ...] = field(default=(), repr=False)
     line_starts: tuple[int, ...] = field(default=(0,), repr=False)
     reference_notes: tuple[Footnote | None, ...] = field(default=(), repr=False)  # per reference, its definition
 
@@ -884,7 +887,7 @@ class _SpacedRaw:
         return r - self.shifts[k] - (b - a - 1)
 
     def words(self, a: int, b: int) -> str:
-        """" ".join(raw[a:b].split())"""
+        """The words of raw[a:b], one space apart (as " ".join(raw[a:b].split()))."""
         return self.text[self._index(a):self._index(b)].strip(" ")
 
 
