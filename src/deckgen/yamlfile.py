@@ -149,6 +149,10 @@ def parse_yaml(text: str, display: Path) -> YamlDocument:
         if lines and line > len(lines):  # the end of the stream, after the last line break
             line, col = len(lines), len(lines[-1]) + 1
         message = exc.problem or "invalid YAML"
+        if message.startswith("exceeded maximum nesting depth"):
+            # Newer libyaml builds stop at their own depth limit, before deckgen's applies:
+            # the same problem, reported the same way whichever PyYAML is installed.
+            raise YamlProblem(_too_deep(Location(display, line, col))) from exc
         if exc.context:
             started = exc.context_mark
             where = f" (started on line {started.line + 1})" if started and mark and started.line != mark.line else ""
