@@ -225,6 +225,11 @@ class Cache:
         self.hits += 1
         return value
 
+    def contains(self, layer: str, key: str) -> bool:
+        """Whether an entry is stored under ``key`` (it may still fail to read back)."""
+        folder = self._layer(layer)
+        return folder is not None and os.path.isfile(folder / key[:64])
+
     def keep(self, layer: str, key: str) -> None:
         """Spare an entry from `prune` although this run did not read it."""
         self.used.setdefault(layer, set()).add(key[:64])
@@ -312,6 +317,9 @@ class NoCache(Cache):
 
     def get(self, layer: str, key: str) -> Any | None:
         return None
+
+    def contains(self, layer: str, key: str) -> bool:
+        return False
 
     def put(self, layer: str, key: str, value: Any) -> None:
         return None

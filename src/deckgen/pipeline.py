@@ -18,7 +18,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +29,7 @@ from . import errorcodes as codes
 from .cache import Cache, NoCache, digest, open_cache
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
-from .models import Project
+from .models import Project, Source
 from .notetypes import NOTE_TYPES
 from .parallel import cpus, map_in_workers, workers_for
 from .project import load_project, slugify
@@ -107,13 +107,16 @@ def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
     report = Report()
     cache = _project_cache(root.resolve(), use_cache)
     card_keys: list[str] = []
-    project = load_project(root, report, cache=cache, card_keys=card_keys,
-                           progress=_report(progress, "loading cards"))
-    texts = load_sources(project, report, cache=cache)
-    corpus = texts.digest(project)
-    memo = _FileMemo(cache, "checks", project, card_keys, corpus) if cache.enabled else None
-    if memo is None or memo.missing() >= 50:
-        texts.preload(_report(progress, "reading sources"))
+    with _Normaliser(cache) as normaliser:
+        # Sources no run has normalised yet are normalised by worker processes while the
+        # cards load: the two take about as long, and neither needs the other.
+        project = load_project(root, report, cache=cache, card_keys=card_keys,
+                               progress=_report(progress, "loading cards"), registry_loaded=normaliser.start)
+        texts = load_sources(project, report, cache=cache, normaliser=normaliser)
+        corpus = texts.digest(project)
+        memo = _FileMemo(cache, "checks", project, card_keys, corpus) if cache.enabled else None
+        if memo is None or memo.missing() >= 50:
+            texts.preload(_report(progress, "reading sources"))
     checked = validate(project, texts, report, memo=memo, progress=_report(progress, "checking cards"))
     if memo is not None:
         memo.save()
@@ -123,57 +126,130 @@ def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
 # -- sources -----------------------------------------------------------------------------------
 
 
-def load_sources(project: Project, report: Report, cache: Cache | None = None) -> SourceTexts:
+def load_sources(project: Project, report: Report, cache: Cache | None = None,
+                 normaliser: _Normaliser | None = None) -> SourceTexts:
     """Read every registered source; each is normalised on first use, or read from the cache."""
     raws: dict[str, str] = {}
     keys: dict[str, str] = {}
     for source_id, source in project.sources.items():
-        if source.path.exists() and not source.path.is_file():  # a folder, or a named pipe that never ends
-            raise DeckgenError(Diagnostic.make(
-                codes.SOURCE_UNREADABLE, source.location,
-                f"source {source_id!r}: {source.entry.file!r} is not a regular file"))
-        try:
-            data = source.path.read_bytes()
-            raw = data.decode("utf-8-sig")
-        except FileNotFoundError:
-            raise DeckgenError(Diagnostic.make(
-                codes.SOURCE_UNREADABLE, source.location,
-                f"source {source_id!r}: file {source.entry.file!r} does not exist")) from None
-        except OSError as exc:
-            raise DeckgenError(Diagnostic.make(
-                codes.SOURCE_UNREADABLE, source.location,
-                f"source {source_id!r}: cannot read {source.entry.file!r}: {exc.strerror}")) from None
-        except UnicodeDecodeError as exc:
-            raise DeckgenError(Diagnostic.make(
-                codes.SOURCE_UNREADABLE, source.location,
-                f"source {source_id!r}: {source.entry.file!r} is not UTF-8 (byte {exc.start})")) from None
-        raws[source_id] = raw
+        raws[source_id], data = _read_source(source_id, source)
         keys[source_id] = digest("source", data)
         if cache is not None:
             cache.keep("sources", keys[source_id])  # loaded only when used, but still wanted
-    return SourceTexts(raws, keys, cache or NoCache())
+    return SourceTexts(raws, keys, cache or NoCache(), normaliser)
+
+
+def _read_source(source_id: str, source: Source) -> tuple[str, bytes]:
+    """A source's text and bytes, or a located set-up error."""
+    if source.path.exists() and not source.path.is_file():  # a folder, or a named pipe that never ends
+        raise DeckgenError(Diagnostic.make(
+            codes.SOURCE_UNREADABLE, source.location,
+            f"source {source_id!r}: {source.entry.file!r} is not a regular file"))
+    try:
+        data = source.path.read_bytes()
+        return data.decode("utf-8-sig"), data
+    except FileNotFoundError:
+        raise DeckgenError(Diagnostic.make(
+            codes.SOURCE_UNREADABLE, source.location,
+            f"source {source_id!r}: file {source.entry.file!r} does not exist")) from None
+    except OSError as exc:
+        raise DeckgenError(Diagnostic.make(
+            codes.SOURCE_UNREADABLE, source.location,
+            f"source {source_id!r}: cannot read {source.entry.file!r}: {exc.strerror}")) from None
+    except UnicodeDecodeError as exc:
+        raise DeckgenError(Diagnostic.make(
+            codes.SOURCE_UNREADABLE, source.location,
+            f"source {source_id!r}: {source.entry.file!r} is not UTF-8 (byte {exc.start})")) from None
+
+
+class _Normaliser:
+    """Sources normalised in worker processes, each result (encoded for the cache) found by
+    the key of the source's bytes. Workers only compute; the cache is written here."""
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: dict[str, Future[dict[str, Any]]] = {}
+        self.closed = False
+
+    def __enter__(self) -> _Normaliser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.pending.clear()
+        self.closed = True
+
+    def start(self, sources: Mapping[str, Source]) -> None:
+        """Begin normalising every readable source that the cache does not hold, when together
+        they are large enough to be worth other processes. Unreadable ones are left to
+        ``load_sources``, which reports them where it always has."""
+        todo: dict[str, str] = {}
+        for source_id, source in sources.items():
+            try:
+                raw, data = _read_source(source_id, source)
+            except DeckgenError:
+                continue
+            key = digest("source", data)
+            if not self.cache.contains("sources", key):
+                todo[key] = raw
+        self.submit(todo)
+
+    def submit(self, raws: Mapping[str, str]) -> None:
+        raws = {key: raw for key, raw in raws.items() if key not in self.pending}
+        if self.closed or cpus() < 2 or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES:
+            return
+        if self.pool is None:
+            try:
+                self.pool = ProcessPoolExecutor(max_workers=cpus())
+            except (OSError, NotImplementedError, ValueError):
+                return
+        for key, raw in raws.items():
+            self.pending[key] = self.pool.submit(_normalise_encoded, raw)
+
+    def take(self, key: str, raw: str) -> SourceText | None:
+        """The normalised source, once its worker is done; None when none is working on it."""
+        future = self.pending.pop(key, None)
+        if future is None:
+            return None
+        encoded = future.result()
+        self.cache.put("sources", key, encoded)
+        return _decode_source(raw, encoded)
 
 
 class SourceTexts(Mapping[str, SourceText]):
     """The project's normalised sources by id, each built (or read from the cache) when first used."""
 
-    def __init__(self, raws: dict[str, str], keys: dict[str, str], cache: Cache):
+    def __init__(self, raws: dict[str, str], keys: dict[str, str], cache: Cache,
+                 normaliser: _Normaliser | None = None):
         self._raws = raws
         self._keys = keys
         self._cache = cache
+        self._normaliser = normaliser
         self._texts: dict[str, SourceText] = {}
 
     def __getitem__(self, source_id: str) -> SourceText:
         text = self._texts.get(source_id)
         if text is None:
             raw = self._raws[source_id]  # KeyError for an unknown id, as a dict
-            cached = self._cache.get("sources", self._keys[source_id])
-            text = _decode_source(raw, cached) if cached is not None else None
+            text = self._prepared(source_id)
             if text is None:
                 text = load_source_text(raw)
                 self._cache.put("sources", self._keys[source_id], _encode_source(raw, text))
             self._texts[source_id] = text
         return text
+
+    def _prepared(self, source_id: str) -> SourceText | None:
+        """The source as a worker or an earlier run normalised it, if one did."""
+        raw, key = self._raws[source_id], self._keys[source_id]
+        if self._normaliser is not None:
+            text = self._normaliser.take(key, raw)
+            if text is not None:
+                return text
+        cached = self._cache.get("sources", key)
+        return _decode_source(raw, cached) if cached is not None else None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._raws)
@@ -196,42 +272,15 @@ class SourceTexts(Mapping[str, SourceText]):
         return digest("corpus", *parts)
 
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Load every source now; when several must be normalised, in parallel processes."""
+        """Load every source now; when several must be normalised, in worker processes."""
         pending = [sid for sid in self._raws if sid not in self._texts]
-        todo = []
+        if self._normaliser is not None:
+            self._normaliser.submit({self._keys[sid]: self._raws[sid] for sid in pending
+                                     if not self._cache.contains("sources", self._keys[sid])})
         for done, sid in enumerate(pending, 1):
-            cached = self._cache.get("sources", self._keys[sid])
-            text = _decode_source(self._raws[sid], cached) if cached is not None else None
-            if text is None:
-                todo.append(sid)
-            else:
-                self._texts[sid] = text
-        total = len(pending)
-        done = total - len(todo)
-        if progress is not None and total:
-            progress(done, total)
-        if len(todo) > 1 and sum(len(self._raws[sid]) for sid in todo) >= PARALLEL_SOURCE_BYTES:
-            try:
-                workers = ProcessPoolExecutor(max_workers=min(len(todo), cpus()))
-            except (OSError, NotImplementedError, ValueError):
-                workers = None
-            if workers is not None:
-                with workers:
-                    for sid, encoded in zip(todo, workers.map(_normalise_encoded, [self._raws[sid] for sid in todo])):
-                        text = _decode_source(self._raws[sid], encoded)
-                        if text is None:  # pragma: no cover - the worker ran the same code
-                            text = load_source_text(self._raws[sid])
-                        self._texts[sid] = text
-                        self._cache.put("sources", self._keys[sid], encoded)
-                        done += 1
-                        if progress is not None:
-                            progress(done, total)
-                return
-        for sid in todo:
             self[sid]
-            done += 1
             if progress is not None:
-                progress(done, total)
+                progress(done, len(pending))
 
 
 def _normalise_encoded(raw: str) -> dict[str, Any]:

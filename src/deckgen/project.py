@@ -67,13 +67,15 @@ def load_project(
     cache: Cache | None = None,
     card_keys: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    registry_loaded: Callable[[dict[str, Source]], None] | None = None,
 ) -> Project:
     """Load the project at ``root``; content problems go to ``report``.
 
     Raises ``DeckgenError`` when the project cannot be loaded at all. With a
     ``cache``, a card file whose bytes were loaded before is not parsed again;
     ``card_keys`` then receives each card's content key (see `card_key`), in the
-    order of ``Project.cards``.
+    order of ``Project.cards``. ``registry_loaded`` is told the registered sources
+    as soon as they are known, before the cards are read.
     """
     root = root.resolve()
     if not root.is_dir() or not (root / CARDS_DIR).is_dir():
@@ -87,6 +89,8 @@ def load_project(
         )
     config, settings = _load_config(root, report)
     sources = _load_registry(root, report)
+    if registry_loaded is not None:
+        registry_loaded(sources)
     paths = [path for path in sorted((root / CARDS_DIR).iterdir()) if path.suffix in (".yaml", ".yml") and path.is_file()]
     files: list[CardFile] = []
     for done, path in enumerate(paths, 1):
