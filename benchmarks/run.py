@@ -4,6 +4,7 @@
     python benchmarks/run.py --sizes 5000 --source-mb 2
     python benchmarks/run.py --scaling             # fit time ~ N^k over cards and over source size
     python benchmarks/run.py --profile 50000       # cProfile of a cold and a warm build
+    python benchmarks/run.py --stages 50000        # wall time of each stage, workers included
 
 Every timing is a fresh `python -m deckgen` process (start-up included), run on
 copies of a generated project under benchmarks/out/. For each size:
@@ -273,6 +274,8 @@ def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
     code = (
         "import cProfile, pstats, sys\n"
         "from pathlib import Path\n"
+        "from deckgen import parallel, pipeline\n"
+        "parallel.MIN_ITEMS = pipeline.PARALLEL_SOURCE_BYTES = 1 << 62  # one process: cProfile sees it all\n"
         "from deckgen.pipeline import build_project\n"
         "cProfile.run('build_project(Path(sys.argv[1]), **eval(sys.argv[3]))', sys.argv[2])\n"
     )
@@ -293,6 +296,51 @@ def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
         p.sort_stats("tottime").print_stats(top)
 
 
+STAGES = """\
+import json, sys, time
+from pathlib import Path
+from deckgen.pipeline import build_project, check_project
+start = time.perf_counter()
+seen = {}
+def progress(stage, done, total):
+    now = time.perf_counter() - start
+    seen.setdefault(stage, [now, now])[1] = now
+job, root = sys.argv[1], Path(sys.argv[2])
+if job == "check":
+    check_project(root, use_cache=False, progress=progress)
+else:
+    build_project(root, use_cache=job != "build --no-cache", progress=progress)
+print(json.dumps({"stages": seen, "total": time.perf_counter() - start}))
+"""
+
+
+def stages(cards: int, source_mb: float, seed: int) -> None:
+    """Wall time of each stage (as the progress reports see it, workers included) of a no-cache
+    build, a no-cache check and a warm build after a one-card edit."""
+    gen = project(cards, source_mb, seed)
+    work = fresh_copy(gen, OUT / f"stages-{cards}", templates_snapshot(OUT))
+    manifest = json.loads((gen / "manifest.json").read_text())
+    runs = [("build --no-cache", None), ("check", None), ("build", None), ("build", manifest["edit"])]
+    for job, edit in runs:
+        if edit is not None:
+            edit_one_card(work, edit)
+        result = run_measured([sys.executable, "-c", STAGES, job, str(work)])
+        if result.code != 0:
+            raise SystemExit(result.stderr[-3000:])
+        if job == "build" and edit is None:
+            continue  # fills the cache for the warm build
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+        label = {"build --no-cache": "cold build (no cache)", "check": "check (no cache)",
+                 "build": "warm build after editing one card"}[job]
+        print(f"\n{label}: {cards:,} cards, {source_mb:g} MB; {result.seconds:.2f} s as a process, "
+              f"{data['total']:.2f} s in deckgen's pipeline")
+        previous = 0.0
+        for stage, (first, last) in data["stages"].items():
+            print(f"  {stage:<22} until {last:6.2f} s  ({last - previous:5.2f} s)")
+            previous = last
+        print(f"  {'the rest':<22} until {data['total']:6.2f} s  ({data['total'] - previous:5.2f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="5000,50000", help="card counts, comma-separated")
@@ -306,12 +354,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="scaling: runs per point, the fastest counts")
     parser.add_argument("--profile", type=int, metavar="CARDS", help="profile builds of this many cards")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--stages", type=int, metavar="CARDS", help="time each stage of builds of this many cards")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"deckgen {snapshot_source()} (snapshot of src/ in {SNAPSHOT.relative_to(HERE.parent)}), "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.profile:
         profile(args.profile, args.source_mb, args.seed, args.top)
+        return
+    if args.stages:
+        stages(args.stages, args.source_mb, args.seed)
         return
     if args.scaling:
         cards = [int(x) for x in args.scale_cards.split(",")]

@@ -214,7 +214,10 @@ class _Normaliser:
         future = self.pending.pop(key, None)
         if future is None:
             return None
-        encoded = future.result()
+        try:
+            encoded = future.result()
+        except Exception:  # noqa: BLE001 - a worker that died: this process normalises the source
+            return None
         self.cache.put("sources", key, encoded)
         return _decode_source(raw, encoded)
 
