@@ -131,9 +131,13 @@ def load_sources(project: Project, report: Report, cache: Cache | None = None,
     """Read every registered source; each is normalised on first use, or read from the cache."""
     raws: dict[str, str] = {}
     keys: dict[str, str] = {}
+    already = normaliser.read if normaliser is not None else {}
     for source_id, source in project.sources.items():
-        raws[source_id], data = _read_source(source_id, source)
-        keys[source_id] = digest("source", data)
+        if source_id in already:
+            raws[source_id], keys[source_id] = already[source_id]
+        else:
+            raws[source_id], data = _read_source(source_id, source)
+            keys[source_id] = digest("source", data)
         if cache is not None:
             cache.keep("sources", keys[source_id])  # loaded only when used, but still wanted
     return SourceTexts(raws, keys, cache or NoCache(), normaliser)
@@ -170,6 +174,7 @@ class _Normaliser:
         self.cache = cache
         self.pool: ProcessPoolExecutor | None = None
         self.pending: dict[str, Future[dict[str, Any]]] = {}
+        self.read: dict[str, tuple[str, str]] = {}  # source id -> (text, key), as read when starting
         self.closed = False
 
     def __enter__(self) -> _Normaliser:
@@ -193,6 +198,7 @@ class _Normaliser:
             except DeckgenError:
                 continue
             key = digest("source", data)
+            self.read[source_id] = (raw, key)
             if not self.cache.contains("sources", key):
                 todo[key] = raw
         self.submit(todo)
