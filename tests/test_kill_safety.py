@@ -137,20 +137,25 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> Deck:
 
 
 def _kill_when_temporary_appears(deck: Deck, folder: Path, name: str, attempts: int = 20) -> str:
-    """Start the build and SIGKILL it the moment the temporary file for ``name`` exists."""
+    """Start the build and SIGKILL it the moment its temporary file for ``name`` exists.
+
+    An attempt counts only if the kill landed while the file was still being written: its
+    temporary file is still there afterwards (not yet renamed into place). Temporary files
+    that earlier killed runs left are not this run's."""
     for _ in range(attempts):
         deck.restore_old()
+        left_before = set(_temporaries(folder, name))
         process = _start(deck.project, NEW_EPOCH)
         seen: list[str] = []
         while process.poll() is None:
-            seen = _temporaries(folder, name)
+            seen = [t for t in _temporaries(folder, name) if t not in left_before]
             if seen:
                 process.send_signal(signal.SIGKILL)
                 break
         process.communicate(timeout=60)
-        if seen and process.returncode == -signal.SIGKILL:
+        if seen and process.returncode == -signal.SIGKILL and seen[0] in _temporaries(folder, name):
             return seen[0]
-    pytest.fail(f"the build never showed a temporary file for {name} in {attempts} attempts")
+    pytest.fail(f"no kill landed while {name} was being written in {attempts} attempts")
 
 
 def test_killed_builds_lose_nothing_and_the_next_build_is_right(deck: Deck, tmp_path: Path) -> None:
