@@ -36,6 +36,21 @@ def test_one_worker_means_this_process():
     assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
 
 
+def test_without_a_process_to_fork_the_work_is_done_here(monkeypatch):
+    forks = []
+
+    def refuse():
+        forks.append(1)
+        if len(forks) > 1:  # the first worker starts, the second cannot
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", refuse)
+    results = parallel.map_in_workers(squares, list(range(100)), 2)
+    assert results == [(i * i, os.getpid()) for i in range(100)]
+
+
 def failing(items, tick):
     if 7 in items:
         raise DeckgenError(Diagnostic.make(codes.TEMPLATE_ERROR, Location(Path("templates/x.html"), 3, 1), "boom"))
@@ -48,15 +63,20 @@ def test_an_error_in_a_worker_is_raised_here_whole():
     assert raised.value.diagnostic.location == Location(Path("templates/x.html"), 3, 1)
 
 
+PARENT = os.getpid()
+
+
 def dying(items, tick):
-    if 4 in items:
+    if 4 in items and os.getpid() != PARENT:  # as a worker killed for want of memory
         os._exit(3)
-    return list(items)
+    return [(item, os.getpid()) for item in items]
 
 
-def test_a_worker_that_dies_is_a_failure_not_a_hang():
-    with pytest.raises(parallel.WorkerFailed):
-        parallel.map_in_workers(dying, list(range(10)), 2)
+def test_the_share_of_a_worker_that_dies_is_done_here():
+    results = parallel.map_in_workers(dying, list(range(10)), 2)
+    assert [item for item, _ in results] == list(range(10))
+    assert {pid for item, pid in results if item % 2 == 0} == {PARENT}  # the share holding 4
+    assert PARENT not in {pid for item, pid in results if item % 2 == 1}
 
 
 def share_out_even_a_small_deck(monkeypatch) -> None:

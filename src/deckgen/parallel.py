@@ -6,7 +6,8 @@ A forked child starts with all of that in memory, so nothing but each card's
 result travels back, pickled through a pipe. Children only compute: everything
 that is written (packages, ledger, cache) is written by the parent, so a child
 that dies or is killed leaves nothing behind, and the results are the same, in
-the same order, as those of one process doing all the work.
+the same order, as those of one process doing all the work. A worker that dies
+without a result only makes the run slower: its share is then done here.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ _SLOT = struct.Struct("q")
 
 
 class WorkerFailed(RuntimeError):
-    """A worker died without a result (killed, out of memory), or raised something that
-    cannot be sent back whole."""
+    """A worker raised something that cannot be sent back whole; the message holds its traceback."""
 
 
 def cpus() -> int:
@@ -63,15 +63,23 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     """
     total = len(items)
     if workers <= 1 or total < 2:
-        return work(items, (lambda done: progress(done, total)) if progress is not None else _ignore)
+        return _here(work, items, progress)
     shares = [list(range(k, total, workers)) for k in range(workers)]
     counters = mmap.mmap(-1, _SLOT.size * workers)  # shared with the children: one slot each
     children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
     received: dict[int, bytearray] = {}
     try:
         for k, share in enumerate(shares):
-            read_end, write_end = os.pipe()
-            pid = os.fork()
+            try:
+                read_end, write_end = os.pipe()
+            except OSError:  # out of file descriptors: the work is done here instead
+                return _here(work, items, progress)
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (memory, process limits): the work is done here
+                _close_quietly(read_end)
+                _close_quietly(write_end)
+                return _here(work, items, progress)
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 os.close(read_end)
                 _child(work, [items[i] for i in share], k, counters, write_end)
@@ -81,9 +89,12 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
         _collect(children, received, counters, total, progress)
         results: list[R] = [None] * total  # type: ignore[list-item]
         for k, share in enumerate(shares):
-            outcome, payload = pickle.loads(received[k])
-            if outcome == "error":
-                raise payload
+            if received[k]:
+                outcome, payload = pickle.loads(received[k])
+                if outcome == "error":
+                    raise payload
+            else:  # the worker died without a word (killed, out of memory): its share is done here
+                payload = work([items[i] for i in share], _ignore)
             for index, value in zip(share, payload, strict=True):
                 results[index] = value
         return results
@@ -99,6 +110,12 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
             except ChildProcessError:
                 pass
         counters.close()
+
+
+def _here(work: ShareWork[T, R], items: Sequence[T], progress: Callable[[int, int], None] | None) -> list[R]:
+    """All the work, in this process."""
+    total = len(items)
+    return work(items, (lambda done: progress(done, total)) if progress is not None else _ignore)
 
 
 def _ignore(done: int) -> None:
@@ -126,9 +143,6 @@ def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray
                 progress(min(done, total), total)
     finally:
         selector.close()
-    for k, data in received.items():
-        if not data:
-            raise WorkerFailed(f"worker {k + 1} of {len(children)} ended without a result")
 
 
 def _child(work: Callable, share: list, k: int, counters: mmap.mmap, write_end: int) -> None:  # pragma: no cover
