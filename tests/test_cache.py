@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import zipfile
 import zlib
 from dataclasses import fields
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from deckgen import cache as cache_module
 from deckgen import errorcodes as codes
-from deckgen import pipeline
+from deckgen import package, pipeline
 from deckgen.cache import CACHE_DIR
 
 NOW = 1_700_000_000
@@ -132,6 +133,50 @@ def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -
     pipeline.build_project(shipped_project, now=NOW + 2, split=True)
     pipeline.build_project(other, now=NOW + 2, split=True, use_cache=False)
     assert products(shipped_project) == products(other)
+
+
+def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: Path, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    # Small pieces, so that the shipped deck's collection spans many of them.
+    monkeypatch.setattr(package, "_PIECE", 4096)
+    deflated: list[int] = []
+    real_compressobj = zlib.compressobj
+
+    def counted(*args: int) -> zlib._Compress:
+        deflated.append(1)
+        return real_compressobj(*args)
+
+    monkeypatch.setattr(zlib, "compressobj", counted)
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
+
+    def deflations(root: Path, now: int, use_cache: bool = True) -> int:
+        deflated.clear()
+        pipeline.build_project(root, now=now, use_cache=use_cache)
+        return len(deflated)
+
+    every_piece = deflations(shipped_project, NOW)
+    assert every_piece > 50
+    assert deflations(shipped_project, NOW) == 0  # nothing changed: every piece is at hand
+    for root in (shipped_project, other):
+        card_file = root / "cards" / "kotkin-1932-famine-and-strain.yaml"
+        text = card_file.read_text(encoding="utf-8")
+        card_file.write_text(text.replace("back: The 17th party conference", "back: The party conference"),
+                             encoding="utf-8")
+    changed = deflations(shipped_project, NOW + 1)
+    assert 0 < changed < every_piece / 4
+    assert deflations(other, NOW + 1, use_cache=False) == every_piece
+    assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+    with zipfile.ZipFile(shipped_project / apkg) as archive:
+        assert archive.testzip() is None
+
+    # Pieces that no longer read back whole are deflated again, to the same bytes.
+    for entry in (shipped_project / CACHE_DIR / "pieces").iterdir():
+        if entry.name != ".gitignore":
+            entry.write_bytes(entry.read_bytes()[:-100])
+    assert deflations(shipped_project, NOW + 1) == every_piece
+    assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "swap"])

@@ -1,8 +1,8 @@
 """A content-addressed cache of intermediate results, in ``<project>/.deckgen-cache/``.
 
 What is cached is what takes time to recompute: normalised source texts, parsed
-card files (with the position of every key), each card's verdict and each note's
-rendered fields. Every entry is found by a key that hashes everything its value
+card files (with the position of every key), each card's verdict, each note's
+rendered fields and the deflated pieces of the last packages. Every entry is found by a key that hashes everything its value
 depends on, together with a salt made of deckgen's version, the cache schema, the
 bytes of deckgen's own code and the installed versions of the libraries it relies
 on. So an entry is either exactly what recomputing would give, or it is never

@@ -11,17 +11,21 @@ which cards a note has; the rows themselves are inserted in bulk, since a
 large deck spends most of its packaging time in per-note Python calls. The
 collection is deflated in independent pieces on every core; the pieces join
 into one valid deflate stream, and its bytes depend only on the collection.
+A rebuild after a small edit changes a few pages of the collection, so the
+pieces an earlier build deflated are kept (by the digest of their input) and
+only the pieces whose bytes changed are deflated again.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import sqlite3
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +152,16 @@ def _col_json(decks: Sequence[DeckRows], cursor: sqlite3.Cursor) -> tuple[str, s
     return json.dumps(deck_json), json.dumps(final)
 
 
-def _deflated(data: bytes) -> Iterator[bytes]:
+@dataclass
+class DeflatedPieces:
+    """Pieces deflated by an earlier build, by the digest of the level, the piece's place
+    (the last one ends the stream) and its bytes; and the pieces this build used."""
+
+    known: Mapping[str, bytes] = field(default_factory=dict)
+    used: dict[str, bytes] = field(default_factory=dict)
+
+
+def _deflated(data: bytes, pieces: DeflatedPieces) -> Iterator[bytes]:
     """Raw deflate of ``data``, piece by piece in order: each piece by a fresh compressor,
     all but the last ending on a byte-aligned flush, so that the pieces join into one stream."""
     view = memoryview(data)
@@ -156,20 +169,32 @@ def _deflated(data: bytes) -> Iterator[bytes]:
     last = len(starts) - 1
     level = _LARGE_DEFLATE_LEVEL if len(data) >= _LARGE else _DEFLATE_LEVEL
 
-    def piece(k: int) -> bytes:
+    def piece(k: int) -> tuple[str, bytes]:
+        chunk = view[starts[k]:starts[k] + _PIECE]
+        digest = hashlib.sha256(b"%d %d " % (level, k == last))
+        digest.update(chunk)
+        key = digest.hexdigest()
+        done = pieces.known.get(key)
+        if isinstance(done, bytes):
+            return key, done
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-        out = compressor.compress(view[starts[k]:starts[k] + _PIECE])
-        return out + compressor.flush(zlib.Z_FINISH if k == last else zlib.Z_FULL_FLUSH)
+        out = compressor.compress(chunk)
+        return key, out + compressor.flush(zlib.Z_FINISH if k == last else zlib.Z_FULL_FLUSH)
+
+    def kept(result: tuple[str, bytes]) -> bytes:
+        key, out = result
+        pieces.used[key] = out
+        return out
 
     workers = min(len(starts), os.cpu_count() or 1)
     if workers <= 1:
-        yield from (piece(k) for k in range(len(starts)))
+        yield from (kept(piece(k)) for k in range(len(starts)))
         return
-    with ThreadPoolExecutor(workers) as pool:  # zlib releases the GIL
-        yield from pool.map(piece, range(len(starts)))
+    with ThreadPoolExecutor(workers) as pool:  # zlib and hashlib release the GIL
+        yield from map(kept, pool.map(piece, range(len(starts))))
 
 
-def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]]) -> None:
+def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: DeflatedPieces) -> None:
     """A zip archive of deflated members with fixed dates and permissions, written as it is
     compressed; each member's header gets its compressed size once that is known."""
     if sum(len(data) for _, data in members) >= 1 << 31:
@@ -189,7 +214,7 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]]) -> None:
 
         out.write(local_header(0))
         packed = 0
-        for piece in _deflated(data):
+        for piece in _deflated(data, pieces):
             out.write(piece)
             packed += len(piece)
         out.seek(offset)
@@ -215,8 +240,9 @@ def _first(row: tuple) -> int:
     return row[0]
 
 
-def write_package(path: Path, decks: Sequence[DeckRows]) -> PackageStats:
-    """Write ``decks`` to ``path`` atomically; the bytes depend only on the content."""
+def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None) -> PackageStats:
+    """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
+    ``pieces`` lends what earlier builds deflated, and collects what this one did."""
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
     try:
@@ -250,5 +276,6 @@ def write_package(path: Path, decks: Sequence[DeckRows]) -> PackageStats:
         database = connection.serialize()
     finally:
         connection.close()
-    write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")]))
+    pieces = pieces if pieces is not None else DeflatedPieces()
+    write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")], pieces))
     return PackageStats(notes=notes, cards=cards, decks=len(decks))

@@ -5,8 +5,9 @@ build: check → render → package → write. Nothing is written unless every
 stage before it succeeded.
 
 Both keep what is slow to recompute in the project's cache (see ``cache``):
-normalised sources, parsed card files, each card's verdict and each note's
-rendered fields, each under a key that hashes all its inputs. A run with the
+normalised sources, parsed card files, each card's verdict, each note's
+rendered fields and the deflated pieces of the last packages, each under a key
+that hashes all its inputs. A run with the
 cache gives exactly the results of a run without it (``use_cache=False``).
 """
 
@@ -443,7 +444,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
             result = _build(checked, out, split, now, progress)
         except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
             raise _unwritable(exc, checked.result.project.root) from exc
-        checked.cache.prune(("sources", "cards", "checks", "notes", "notetypes"))
+        checked.cache.prune(("sources", "cards", "checks", "notes", "notetypes", "pieces"))
         return result
 
 
@@ -463,7 +464,7 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import DeckRows, NoteRow, StampedModel, write_package
+    from .package import DeckRows, DeflatedPieces, NoteRow, StampedModel, write_package
 
     result = checked.result
     if result.report.failed():
@@ -541,6 +542,9 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
 
     out_dir = output_dir_for(project, out)
     ordered = sorted(decks.values(), key=lambda deck: deck.name)
+    pieces_key = digest("pieces", str(out_dir), str(split))
+    known = cache.get("pieces", pieces_key)
+    pieces = DeflatedPieces(known if _are_pieces(known) else {})
     outputs: list[Path] = []
     notes = cards_written = 0
     tell = _report(progress, "writing packages" if split else "writing the package")
@@ -550,7 +554,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
         names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in ordered])
         for done, deck in enumerate(ordered, 1):
             path = out_dir / names[deck.name.split("::", 1)[1]]
-            stats = write_package(path, [deck])
+            stats = write_package(path, [deck], pieces)
             notes += stats.notes
             cards_written += stats.cards
             outputs.append(path)
@@ -558,14 +562,20 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
                 tell(done, len(ordered))
     else:
         path = out_dir / f"{slugify(root_deck) or 'deck'}.apkg"
-        stats = write_package(path, ordered)
+        stats = write_package(path, ordered, pieces)
         notes, cards_written = stats.notes, stats.cards
         outputs.append(path)
         if tell is not None:
             tell(1, 1)
     # The ledger follows the packages: if we die before this, the next build stamps anew.
     ledger.save(ledger_path)
+    if pieces.used.keys() != pieces.known.keys():
+        cache.put("pieces", pieces_key, pieces.used)
     return BuildResult(result, tuple(outputs), notes, cards_written, len(ordered), changed)
+
+
+def _are_pieces(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())
 
 
 def package_names(root_deck: str, themes: list[str]) -> dict[str, str]:
