@@ -13,6 +13,7 @@ cache gives exactly the results of a run without it (``use_cache=False``).
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -601,8 +602,10 @@ def _unwritable(exc: OSError, root: Path) -> DeckgenError:
         hint="check that the output folder is a folder you can write to, on a disk with free space"))
 
 
-def note_tags(own: tuple[str, ...], theme: str, source_id: str, card_type: str) -> list[str]:
-    """Anki splits tags on spaces; ours never contain any."""
+@functools.lru_cache(maxsize=4096)
+def note_tags(own: tuple[str, ...], theme: str, source_id: str, card_type: str) -> tuple[str, ...]:
+    """Anki splits tags on spaces; ours never contain any. (Cards of one file mostly share
+    their tags, theme and source, so each combination is worked out once.)"""
     derived = [f"theme::{slugify(theme)}", f"source::{source_id}", f"type::{card_type}"]
     cleaned = [re.sub(r"\s+", "_", tag) for tag in own]
-    return sorted(dict.fromkeys(cleaned + derived))
+    return tuple(sorted(dict.fromkeys(cleaned + derived)))
