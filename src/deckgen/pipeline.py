@@ -35,7 +35,7 @@ from .models import Project, Source
 from .notetypes import NOTE_TYPES
 from .parallel import cpus, map_in_workers, workers_for
 from .project import load_project, slugify
-from .sourcetext import SourceText, load_source_text
+from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, validate
 
 if TYPE_CHECKING:
@@ -152,6 +152,12 @@ def _read_source(source_id: str, source: Source) -> tuple[str, bytes]:
             codes.SOURCE_UNREADABLE, source.location,
             f"source {source_id!r}: {source.entry.file!r} is not a regular file"))
     try:
+        size = source.path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise DeckgenError(Diagnostic.make(
+                codes.YAML_TOO_LARGE, source.location,
+                f"source {source_id!r}: {source.entry.file!r} is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}",
+                hint="split the text into several sources"))
         data = source.path.read_bytes()
         return data.decode("utf-8-sig"), data
     except FileNotFoundError:

@@ -91,8 +91,12 @@ Piece = tuple[str | None, int, int]
 Repl = "str | list[Piece] | tuple[int, int, list[Piece]] | None"
 
 
-_COUNTING = array("q")
-_ZERO = array("q", [0])
+# Offsets are 32-bit: half the memory, and half the bytes to cache and to pass between
+# processes, of 64-bit ones. Sources are therefore limited to MAX_SOURCE_BYTES.
+_OFFSET = "i"
+MAX_SOURCE_BYTES = 1 << 30
+_COUNTING = array(_OFFSET)
+_ZERO = array(_OFFSET, [0])
 
 
 class _Buf:
@@ -116,7 +120,7 @@ class _Buf:
         n = len(text)
         # Slicing a shared 0, 1, 2, ... array is a copy in C; building one is not.
         if len(_COUNTING) < n + 1:
-            _COUNTING.extend(range(len(_COUNTING), 2 * n + 1))
+            _COUNTING.extend(range(len(_COUNTING), min(2 * n, MAX_SOURCE_BYTES) + 1))
         return cls(text, _COUNTING[:n], _COUNTING[1:n + 1])
 
     def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
@@ -208,7 +212,7 @@ class _Buf:
         if self.starts is None or self.ends is None:
             return _Buf(text[a:b], None, None)
         if b <= a:
-            return _Buf("", array("q"), array("q"))
+            return _Buf("", array(_OFFSET), array(_OFFSET))
         return _Buf(text[a:b], self.starts[a:b], self.ends[a:b])
 
 
@@ -231,8 +235,8 @@ def _gather(starts: array, ends: array, spans: list[tuple[int, ...]], total: int
             else:
                 a, b, n = span
                 j = i + n
-                ns[i:j] = array("q", [starts[a]]) * n
-                ne[i:j] = array("q", [ends[b - 1]]) * n
+                ns[i:j] = array(_OFFSET, [starts[a]]) * n
+                ne[i:j] = array(_OFFSET, [ends[b - 1]]) * n
             i = j
     return new_starts, new_ends
 
@@ -722,7 +726,7 @@ class SourceText:
     locators: tuple[Locator, ...]
     # Normalised offsets where a page-break block of footnotes was cut out, with its note numbers.
     note_blocks: tuple[tuple[int, tuple[str, ...]], ...] = ()
-    raw_ends: array = field(default_factory=lambda: array("q"), repr=False)  # raw end of each normalised char
+    raw_ends: array = field(default_factory=lambda: array(_OFFSET), repr=False)  # raw end of each normalised char
     paragraphs: tuple[int, ...] = field(default=(), repr=False)  # normalised offsets where paragraphs start
     # Raw ranges cut out (notes, furniture), in order.
     removed: tuple[tuple[int, int], ...] = field(default=(), repr=False)
@@ -916,6 +920,8 @@ def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FU
     `furniture` matches whole lines that belong to the page rather than the text
     (site navigation and the like); they are left out of the searchable text.
     """
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise ValueError(f"a source of {len(raw):,} characters is larger than the limit of {MAX_SOURCE_BYTES:,}")
     if raw.startswith("\ufeff"):
         raw = raw[1:]
     lines = _split_lines(raw)
@@ -985,7 +991,7 @@ def load_source_text(raw: str, *, furniture: re.Pattern[str] | None = DEFAULT_FU
     starts, ends = buf.offsets()
     text = buf.text
     n = len(text)
-    raw_offsets = array("q", starts)
+    raw_offsets = array(_OFFSET, starts)
     raw_offsets.append(len(raw))
 
     def to_norm(raw_offset: int) -> int:
