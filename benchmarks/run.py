@@ -187,10 +187,17 @@ def measure(cards: int, source_mb: float, seed: int) -> dict:
         raise SystemExit(f"baseline failed:\n{base.stderr[-3000:]}")
     base_times = json.loads(base.stdout.strip().splitlines()[-1])
     baseline = base_times["genanki"]
+    floor = run_measured([sys.executable, str(HERE / "baseline.py"), "floor", str(next((a / "dist").glob("*.apkg"))),
+                          str(work / "floor.apkg")])
+    if floor.code != 0:
+        raise SystemExit(f"floor failed:\n{floor.stderr[-3000:]}")
+    start = run_measured([sys.executable, "-c", "import deckgen.cli, deckgen.pipeline, deckgen.package, "
+                          "deckgen.render, deckgen.validate, deckgen.progress"])
     row.update(
         cold=cold.seconds, nocache=nocache.seconds, warm=warm.seconds, check=check.seconds,
         check_warm=check_warm.seconds, nocache_edit=nocache_edit.seconds,
         baseline=baseline, baseline_process=base.seconds,
+        floor=json.loads(floor.stdout.strip().splitlines()[-1]), start=start.seconds,
         peak_mb=max(r.peak_mb for r in (cold, nocache, warm, check, check_warm, nocache_edit)),
         baseline_peak_mb=base.peak_mb, identical=ok_cold and ok_warm,
     )
@@ -219,6 +226,12 @@ def print_table(rows: list[dict]) -> None:
         print(f"  {r['cards']:,} cards: baseline as a whole process (start-up and reading its input included) "
               f"{B:.2f} s, against which cold {r['cold'] / B:.2f}, warm {r['warm'] / B:.2f}, check {r['check'] / B:.2f}; "
               f"no-cache build after the edit {r['nocache_edit']:.2f} s")
+    for r in rows:
+        f, b = r["floor"], r["baseline"]
+        print(f"  {r['cards']:,} cards, the floor of any build that writes the whole package: its {f['rows']:,} rows "
+              f"into sqlite3 {f['sqlite']:.2f} s, zipped in one thread {f['zip']:.2f} s, Python started with "
+              f"deckgen's modules {r['start']:.2f} s; sqlite and start-up alone are "
+              f"{(f['sqlite'] + r['start']) / b:.2f} of base")
 
 
 def fit(points: list[tuple[float, float]]) -> float:
