@@ -135,6 +135,32 @@ def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -
     assert products(shipped_project) == products(other)
 
 
+def test_a_cached_run_builds_the_cards_of_edited_files_only(shipped_project: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    pipeline.build_project(shipped_project, now=NOW)
+    edited = "kotkin-1932-famine-and-strain.yaml"
+    for root in (shipped_project, other):
+        card_file = root / "cards" / edited
+        text = card_file.read_text(encoding="utf-8")
+        card_file.write_text(text.replace("back: The 17th party conference", "back: The party conference"),
+                             encoding="utf-8")
+
+    def built(result: pipeline.CheckResult) -> set[str]:
+        return {file.path.name for file in result.project.files
+                if not isinstance(file.cards, cache_module.LazyTuple) or file.cards.built}
+
+    warm = pipeline.build_project(shipped_project, now=NOW + 1)
+    assert built(warm.check) == {edited}
+    assert len(warm.check.project.files) > 5
+    checked = pipeline.check_project(shipped_project)
+    assert built(checked) == set()
+    assert checked.project.card_count == len(checked.project.cards) == warm.notes
+    # What was never built is what a run without the cache builds.
+    plain = pipeline.check_project(other, use_cache=False)
+    assert outcome(checked) == outcome(plain)
+
+
 def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: Path, tmp_path: Path,
                                                                monkeypatch) -> None:
     # Small pieces, so that the shipped deck's collection spans many of them.

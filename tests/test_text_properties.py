@@ -47,10 +47,11 @@ def test_loading_never_fails_and_offsets_are_sound(raw: str) -> None:
         if ch.isalnum() and ch not in normalize(raw[a:b]):
             # The raw characters behind a letter or digit normalise to something holding
             # it, except where ftfy repaired mojibake judging by the rest of the line;
-            # then the repaired line must hold it.
+            # then the repaired line must hold it. (Normalising the repaired line repairs
+            # it again, and a repair can itself look like mojibake: "Œß" becomes "χ".)
             line = source.line(source.line_col(a)[0])
             repaired = repair(line)
-            assert repaired != line and ch in normalize(repaired), (ch, raw[a:b])
+            assert repaired != line and (ch in normalize(repaired) or ch in repaired.casefold()), (ch, raw[a:b])
     for offset, _ in source.references:
         assert 0 <= offset <= len(source.text)
     for loc in source.locators:

@@ -32,7 +32,7 @@ import stat
 import sys
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ def _error_code(code: str) -> ErrorCode:
 copyreg.pickle(ErrorCode, lambda code: (_error_code, (code.code,)))
 
 _ALLOWED = {
-    "deckgen.cache": {"_error_code"},
+    "deckgen.cache": {"_error_code", "LazyTuple"},
     "deckgen.models": {"CardEntry", "CardFile", "QuoteCard", "ClozeCard", "FactCard", "DateCard", "FigureCard"},
     "deckgen.diagnostics": {"Diagnostic", "Location"},
     "deckgen.errorcodes": {"Severity"},
@@ -153,6 +153,63 @@ class _Unpickler(pickle.Unpickler):
         if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the cache")
+
+
+class LazyTuple(Sequence[Any]):
+    """A tuple kept pickled until one of its items is first asked for.
+
+    A run reads every card file's entry from the cache but, after a small edit, looks
+    inside only a few of them: the others' cards need never be built. The pickled
+    bytes were checked with the rest of their entry, and are read with the same
+    restricted unpickler."""
+
+    __slots__ = ("_blob", "_length", "_items")
+
+    def __init__(self, blob: bytes, length: int):
+        self._blob = blob
+        self._length = length
+        self._items: tuple[Any, ...] | None = None
+
+    @classmethod
+    def of(cls, items: tuple[Any, ...]) -> LazyTuple:
+        lazy = cls(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), len(items))
+        lazy._items = items
+        return lazy
+
+    def _built(self) -> tuple[Any, ...]:
+        if self._items is None:
+            items = _Unpickler(io.BytesIO(self._blob)).load()
+            if not isinstance(items, tuple) or len(items) != self._length:
+                raise pickle.UnpicklingError("a cache entry holds a damaged tuple")
+            self._items = items
+        return self._items
+
+    @property
+    def built(self) -> bool:
+        return self._items is not None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, LazyTuple)):
+            return self._built() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._built())
+
+    def __repr__(self) -> str:
+        return f"LazyTuple({self._built()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazyTuple, (self._blob, self._length))
 
 
 # -- the store ------------------------------------------------------------------------------

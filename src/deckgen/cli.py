@@ -89,7 +89,7 @@ def check(
     except DeckgenError as error:
         raise typer.Exit(_setup_failure(error, root, output))
     report = result.report
-    cards, files = len(result.project.cards), len(result.project.files)
+    cards, files = result.project.card_count, len(result.project.files)
     if output is OutputFormat.json:
         typer.echo(to_json(report, cards, files))
     else:

@@ -6,9 +6,12 @@ Loading stops at these types: no raw dicts travel past the loader.
 from __future__ import annotations
 
 import datetime
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
@@ -172,7 +175,51 @@ class CardEntry:
 class CardFile:
     path: Path
     theme: str
-    cards: tuple[CardEntry, ...]
+    # A tuple; read back from the cache, a sequence that builds the cards on first use.
+    cards: Sequence[CardEntry]
+    # Each card's id and type, known without building the cards.
+    ids: tuple[str, ...] = field(default=(), compare=False)
+    types: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.cards) or len(self.types) != len(self.cards):
+            object.__setattr__(self, "ids", tuple(entry.id for entry in self.cards))
+            object.__setattr__(self, "types", tuple(entry.card.type for entry in self.cards))
+
+
+class CardView(Sequence[CardEntry]):
+    """The project's cards in order. Their ids, types and themes are at hand; a card
+    itself is built (with the others of its file) only when it is asked for."""
+
+    def __init__(self, files: Sequence[CardFile]):
+        self._files = files
+        self.ids: list[str] = [card_id for file in files for card_id in file.ids]
+        self.types: list[str] = [kind for file in files for kind in file.types]
+        self.themes: list[str] = [file.theme for file in files for _ in file.ids]
+        self._starts: list[int] = []
+        count = 0
+        for file in files:
+            self._starts.append(count)
+            count += len(file.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> CardEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[CardEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> CardEntry | list[CardEntry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("card index out of range")
+        file = bisect_right(self._starts, index) - 1
+        return self._files[file].cards[index - self._starts[file]]
 
 
 @dataclass(frozen=True)
@@ -187,6 +234,15 @@ class Project:
     @property
     def cards(self) -> list[CardEntry]:
         return [card for file in self.files for card in file.cards]
+
+    @cached_property
+    def card_view(self) -> CardView:
+        """The cards as `cards` has them, each file's built only when used."""
+        return CardView(self.files)
+
+    @property
+    def card_count(self) -> int:
+        return sum(len(file.ids) for file in self.files)
 
     @property
     def themes(self) -> list[str]:

@@ -349,12 +349,12 @@ class _FileMemo:
         self.slots: list[tuple[int, str]] = []  # per card: (file, card key)
         cards = iter(card_keys)
         for file in project.files:
-            if not file.cards:
+            if not file.ids:
                 continue
             key = digest(layer, str(file.path), context)
             stored = cache.get(layer, key)
             self.files.append((key, stored if isinstance(stored, dict) else {}, {}))
-            self.slots += [(len(self.files) - 1, next(cards)) for _ in file.cards]
+            self.slots += [(len(self.files) - 1, next(cards)) for _ in file.ids]
 
     def get(self, index: int) -> Any | None:
         file, card = self.slots[index]
@@ -499,7 +499,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     if cache.enabled:
         memo = _FileMemo(cache, "notes", project, checked.card_keys,
                          digest(checked.corpus, render_key, namespace))
-    cards = project.cards
+    cards = project.card_view  # a card whose note is remembered is never built
     rows: list[NoteRow | None] = [memo.get(i) if memo is not None else None for i in range(len(cards))]
     missing = [i for i, row in enumerate(rows) if not isinstance(row, NoteRow)]
     if missing:
@@ -532,17 +532,17 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     root_deck = project.config.deck
     decks: dict[str, DeckRows] = {}
     changed = 0
-    ids = [entry.id for entry in cards]
-    for entry, row in zip(cards, rows, strict=True):
+    ids = cards.ids
+    for card_id, theme, kind, row in zip(ids, cards.themes, cards.types, rows, strict=True):
         assert row is not None
-        before = ledger.notes.get(entry.id)
-        mod = ledger.stamp_note(entry.id, row.digest, now)
+        before = ledger.notes.get(card_id)
+        mod = ledger.stamp_note(card_id, row.digest, now)
         changed += before is None or before.hash != row.digest
-        deck = decks.get(entry.theme)
+        deck = decks.get(theme)
         if deck is None:
-            deck_name = f"{root_deck}::{entry.theme}"
-            deck = decks[entry.theme] = DeckRows(stable_id("deck", deck_name), deck_name)
-        deck.notes.append((models[entry.card.type], row, mod))
+            deck_name = f"{root_deck}::{theme}"
+            deck = decks[theme] = DeckRows(stable_id("deck", deck_name), deck_name)
+        deck.notes.append((models[kind], row, mod))
     if memo is not None:
         memo.save()
     ledger.keep_only(set(ids))

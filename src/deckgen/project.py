@@ -11,6 +11,7 @@ import hashlib
 import re
 import typing
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -207,7 +208,7 @@ def _load_card_file_cached(
     path: Path, root: Path, sources: dict[str, Source], report: Report, cache: Cache
 ) -> tuple[CardFile | None, tuple[str, ...]]:
     """`_load_card_file`, or what it gave for the same bytes, path and registered sources."""
-    from .cache import digest
+    from .cache import LazyTuple, digest
 
     display = display_path(path, root)
     try:
@@ -225,18 +226,23 @@ def _load_card_file_cached(
     loaded = _load_card_file(path, root, sources, own, raw)
     keys = tuple(card_key(entry) for entry in loaded.cards) if loaded is not None else ()
     report.extend(own.diagnostics)
-    cache.put("cards", key, (tuple(own.diagnostics), loaded, keys))
+    # Stored with its cards kept pickled: a later run builds them only if it needs them.
+    stored = replace(loaded, cards=LazyTuple.of(tuple(loaded.cards))) if loaded is not None else None
+    cache.put("cards", key, (tuple(own.diagnostics), stored, keys))
     return loaded, keys
 
 
 def _is_loaded_file(value: Any) -> bool:
+    from .cache import LazyTuple
+
     if not (isinstance(value, tuple) and len(value) == 3):
         return False
     diagnostics, loaded, keys = value
     return (
         isinstance(diagnostics, tuple)
         and all(isinstance(d, Diagnostic) for d in diagnostics)
-        and (loaded is None or isinstance(loaded, CardFile))
+        and (loaded is None or (isinstance(loaded, CardFile) and isinstance(loaded.cards, (tuple, LazyTuple))
+                                and len(loaded.ids) == len(loaded.types) == len(loaded.cards)))
         and isinstance(keys, tuple)
         and len(keys) == (len(loaded.cards) if loaded is not None else 0)
     )
@@ -500,9 +506,15 @@ def slugify(text: str) -> str:
 
 def _check_identity(project: Project, report: Report) -> None:
     """Ids are a note's identity in Anki: unique, and unambiguous to a human reader."""
-    first_seen: dict[str, CardEntry] = {}
-    folded: dict[str, CardEntry] = {}
+    # Cards by (file, index): a card is built only when a problem must be located at it.
+    first_seen: dict[str, tuple[CardFile, int]] = {}
+    folded: dict[str, tuple[CardFile, int]] = {}
     themes: dict[str, Path] = {}
+
+    def where(seen: tuple[CardFile, int]) -> Location:
+        file, index = seen
+        return file.cards[index].at("id")
+
     for file in project.files:
         if file.theme in themes:
             report.add(
@@ -510,26 +522,27 @@ def _check_identity(project: Project, report: Report) -> None:
                                 f"theme {file.theme!r} is also declared in {themes[file.theme]}")
             )
         themes.setdefault(file.theme, file.path)
-        for entry in file.cards:
-            if entry.id in first_seen:
+        for index, card_id in enumerate(file.ids):
+            if card_id in first_seen:
                 report.add(
                     Diagnostic.make(
                         codes.DUPLICATE_ID,
-                        entry.at("id"),
-                        f"duplicate card id {entry.id!r}; first used at {first_seen[entry.id].at('id')}",
-                        card=entry.id,
+                        where((file, index)),
+                        f"duplicate card id {card_id!r}; first used at {where(first_seen[card_id])}",
+                        card=card_id,
                     )
                 )
                 continue
-            first_seen[entry.id] = entry
-            key = entry.id.replace("-", "")
+            first_seen[card_id] = (file, index)
+            key = card_id.replace("-", "")
             if key in folded:
+                other = folded[key]
                 report.add(
                     Diagnostic.make(
                         codes.ID_COLLISION,
-                        entry.at("id"),
-                        f"id {entry.id!r} differs from {folded[key].id!r} ({folded[key].at('id')}) only in hyphens",
-                        card=entry.id,
+                        where((file, index)),
+                        f"id {card_id!r} differs from {other[0].ids[other[1]]!r} ({where(other)}) only in hyphens",
+                        card=card_id,
                     )
                 )
-            folded.setdefault(key, entry)
+            folded.setdefault(key, (file, index))

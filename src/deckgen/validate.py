@@ -61,7 +61,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
              memo: VerdictMemo | None = None, progress: Callable[[int, int], None] | None = None) -> Checked:
     """Check every card. A card's verdict depends only on the card and the sources, so
     one remembered in ``memo`` is used as it stands; its findings are located anew."""
-    cards = project.cards
+    cards = project.card_view  # a card remembered without findings is never built
     verdicts: list[Verdict | None] = [None] * len(cards)
     if memo is not None:
         verdicts = [memo.get(i) for i in range(len(cards))]
@@ -80,16 +80,16 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
             if memo is not None:
                 memo.put(i, verdict)
     anchors: dict[str, Anchor] = {}
-    for entry, verdict in zip(cards, verdicts):
+    for i, verdict in enumerate(verdicts):
         findings, anchor = verdict  # type: ignore[misc]
         failed = False
         for code, key, message, hint, related, severity in findings:
-            diagnostic = Diagnostic.make(code, entry.at(key), message, card=entry.id, hint=hint,
+            diagnostic = Diagnostic.make(code, cards[i].at(key), message, card=cards.ids[i], hint=hint,
                                          related=related, severity=severity)
             failed = failed or diagnostic.is_error
             report.add(diagnostic)
         if anchor is not None and not failed:
-            anchors[entry.id] = anchor
+            anchors[cards.ids[i]] = anchor
     return Checked(anchors)
 
 
