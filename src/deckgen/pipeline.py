@@ -17,6 +17,7 @@ import functools
 import gc
 import hashlib
 import os
+import pickle
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +29,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
-from .cache import Cache, NoCache, digest, open_cache
+from .anchors import Anchor
+from .cache import Cache, LazyTuple, NoCache, digest, open_cache
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
 from .models import Project, Source
@@ -36,7 +38,7 @@ from .notetypes import NOTE_TYPES
 from .parallel import cpus, map_in_workers, workers_for
 from .project import load_project, slugify
 from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
-from .validate import Checked, validate
+from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
     from .package import DeckRows, NoteRow, StampedModel
@@ -116,7 +118,8 @@ def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
                                progress=_report(progress, "loading cards"), registry_loaded=normaliser.start)
         texts = load_sources(project, report, cache=cache, normaliser=normaliser)
         corpus = texts.digest(project)
-        memo = _FileMemo(cache, "checks", project, card_keys, corpus) if cache.enabled else None
+        memo = (_FileMemo(cache, "checks", project, card_keys, corpus, _encode_verdicts, _decode_verdicts)
+                if cache.enabled else None)
         if memo is None or memo.missing() >= 50:
             texts.preload(_report(progress, "reading sources"))
     checked = validate(project, texts, report, memo=memo, progress=_report(progress, "checking cards"))
@@ -340,11 +343,15 @@ def _decode_source(raw: str, data: Any) -> SourceText | None:
 
 class _FileMemo:
     """Per-card results of earlier runs, one cache entry per card file (so that editing one
-    file rewrites one entry), each result found by its card's content key."""
+    file rewrites one entry), each result found by its card's content key. ``encode`` and
+    ``decode`` turn a file's results into the entry stored and back."""
 
-    def __init__(self, cache: Cache, layer: str, project: Project, card_keys: list[str], context: str):
+    def __init__(self, cache: Cache, layer: str, project: Project, card_keys: list[str], context: str,
+                 encode: Callable[[dict[str, Any]], Any] = dict,
+                 decode: Callable[[Any], dict[str, Any]] = lambda stored: stored if isinstance(stored, dict) else {}):
         self.cache = cache
         self.layer = layer
+        self.encode = encode
         self.files: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (entry key, stored, current)
         self.slots: list[tuple[int, str]] = []  # per card: (file, card key)
         cards = iter(card_keys)
@@ -352,8 +359,7 @@ class _FileMemo:
             if not file.ids:
                 continue
             key = digest(layer, str(file.path), context)
-            stored = cache.get(layer, key)
-            self.files.append((key, stored if isinstance(stored, dict) else {}, {}))
+            self.files.append((key, decode(cache.get(layer, key)), {}))
             self.slots += [(len(self.files) - 1, next(cards)) for _ in file.ids]
 
     def get(self, index: int) -> Any | None:
@@ -373,7 +379,48 @@ class _FileMemo:
     def save(self) -> None:
         for key, stored, current in self.files:
             if current.keys() != stored.keys():
-                self.cache.put(self.layer, key, current)
+                self.cache.put(self.layer, key, self.encode(current))
+
+
+class _StoredAnchor:
+    """An anchor in a cache entry, read back when first asked for."""
+
+    __slots__ = ("anchors", "index")
+
+    def __init__(self, anchors: LazyTuple, index: int):
+        self.anchors = anchors
+        self.index = index
+
+    def __call__(self) -> Anchor:
+        anchor = self.anchors[self.index]
+        if not isinstance(anchor, Anchor):
+            raise pickle.UnpicklingError("a cache entry holds a damaged anchor")
+        return anchor
+
+
+def _encode_verdicts(verdicts: dict[str, RememberedVerdict]) -> tuple[Any, ...]:
+    """A file's verdicts as stored: each card's findings, and the anchors kept pickled
+    together (a run after a small edit uses the anchors of the edited cards only)."""
+    findings = {key: found for key, (found, _) in verdicts.items()}
+    anchored = tuple(key for key, (_, anchor) in verdicts.items() if anchor is not None)
+    anchors = tuple(_anchor_of(verdicts[key][1]) for key in anchored)
+    return findings, anchored, LazyTuple.of(anchors)
+
+
+def _anchor_of(anchor: Anchor | Callable[[], Anchor] | None) -> Anchor:
+    assert anchor is not None
+    return anchor if isinstance(anchor, Anchor) else anchor()
+
+
+def _decode_verdicts(stored: Any) -> dict[str, RememberedVerdict]:
+    if not (isinstance(stored, tuple) and len(stored) == 3):
+        return {}
+    findings, anchored, anchors = stored
+    if not (isinstance(findings, dict) and isinstance(anchored, tuple) and isinstance(anchors, LazyTuple)
+            and len(anchors) == len(anchored) and set(anchored) <= findings.keys()):
+        return {}
+    at = {key: i for i, key in enumerate(anchored)}
+    return {key: (found, _StoredAnchor(anchors, at[key]) if key in at else None) for key, found in findings.items()}
 
 
 # -- build -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ for misses, to say which passage the author probably meant.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,11 +31,37 @@ SPLICE_MIN_GAP = 80
 SPEAKER_WINDOW = 1500
 
 
+class Anchors(Mapping[str, Anchor]):
+    """Each passing card's anchor, by card id. An anchor remembered by an earlier run may
+    come as a function that reads it back, called when the anchor is first asked for."""
+
+    def __init__(self) -> None:
+        self._anchors: dict[str, Anchor | Callable[[], Anchor]] = {}
+
+    def add(self, card_id: str, anchor: Anchor | Callable[[], Anchor]) -> None:
+        self._anchors[card_id] = anchor
+
+    def __getitem__(self, card_id: str) -> Anchor:
+        anchor = self._anchors[card_id]
+        if not isinstance(anchor, Anchor):
+            anchor = self._anchors[card_id] = anchor()
+        return anchor
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._anchors)
+
+    def __len__(self) -> int:
+        return len(self._anchors)
+
+    def __contains__(self, card_id: object) -> bool:
+        return card_id in self._anchors
+
+
 @dataclass(frozen=True)
 class Checked:
     """The outcome of validation: an anchor for every card that passed."""
 
-    anchors: dict[str, Anchor]
+    anchors: Mapping[str, Anchor]
 
 
 # One problem a card's checks found, independent of where the card stands in its
@@ -43,6 +69,8 @@ class Checked:
 Finding = tuple[codes.ErrorCode, str, str, "str | None", tuple[str, ...], "codes.Severity | None"]
 # What checking a card gives: its findings and, when it is found in its source, its anchor.
 Verdict = tuple[tuple[Finding, ...], "Anchor | None"]
+# A verdict remembered by an earlier run: its anchor may be read back only when used.
+RememberedVerdict = tuple[tuple[Finding, ...], "Anchor | Callable[[], Anchor] | None"]
 
 # Below this many cards to check, spans are looked up one by one rather than by a
 # pass over every source.
@@ -52,7 +80,7 @@ PREPARE_MIN_CARDS = 50
 class VerdictMemo(Protocol):
     """Verdicts of earlier runs, by the card's index in ``Project.cards``."""
 
-    def get(self, index: int) -> Verdict | None: ...
+    def get(self, index: int) -> RememberedVerdict | None: ...
 
     def put(self, index: int, verdict: Verdict) -> None: ...
 
@@ -62,7 +90,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
     """Check every card. A card's verdict depends only on the card and the sources, so
     one remembered in ``memo`` is used as it stands; its findings are located anew."""
     cards = project.card_view  # a card remembered without findings is never built
-    verdicts: list[Verdict | None] = [None] * len(cards)
+    verdicts: list[RememberedVerdict | None] = [None] * len(cards)
     if memo is not None:
         verdicts = [memo.get(i) for i in range(len(cards))]
     todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
@@ -79,7 +107,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
             verdicts[i] = verdict
             if memo is not None:
                 memo.put(i, verdict)
-    anchors: dict[str, Anchor] = {}
+    anchors = Anchors()
     for i, verdict in enumerate(verdicts):
         findings, anchor = verdict  # type: ignore[misc]
         failed = False
@@ -89,7 +117,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
             failed = failed or diagnostic.is_error
             report.add(diagnostic)
         if anchor is not None and not failed:
-            anchors[cards.ids[i]] = anchor
+            anchors.add(cards.ids[i], anchor)
     return Checked(anchors)
 
 
