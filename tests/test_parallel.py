@@ -26,9 +26,13 @@ def test_results_come_back_in_order_from_several_processes():
     seen = []
     results = parallel.map_in_workers(squares, list(range(1000)), 3, lambda done, total: seen.append((done, total)))
     assert [value for value, _ in results] == [i * i for i in range(1000)]
-    pids = {pid for _, pid in results}
-    assert len(pids) == 3 and os.getpid() not in pids
+    pids = [pid for _, pid in results]
+    # Every third item from 2 on is this process's own share; the others' two children's.
+    assert {pid for i, pid in enumerate(pids) if i % 3 == 2} == {os.getpid()}
+    children = {pid for i, pid in enumerate(pids) if i % 3 != 2}
+    assert len(children) == 2 and os.getpid() not in children
     assert seen and seen[-1] == (1000, 1000)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
 def test_one_worker_means_this_process():
@@ -47,12 +51,13 @@ def test_without_a_process_to_fork_the_work_is_done_here(monkeypatch):
 
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", refuse)
-    results = parallel.map_in_workers(squares, list(range(100)), 2)
+    results = parallel.map_in_workers(squares, list(range(100)), 3)
+    assert len(forks) == 2
     assert results == [(i * i, os.getpid()) for i in range(100)]
 
 
 def failing(items, tick):
-    if 7 in items:
+    if 8 in items:  # in the first share, which a forked child does
         raise DeckgenError(Diagnostic.make(codes.TEMPLATE_ERROR, Location(Path("templates/x.html"), 3, 1), "boom"))
     return list(items)
 
@@ -67,16 +72,17 @@ PARENT = os.getpid()
 
 
 def dying(items, tick):
-    if 4 in items and os.getpid() != PARENT:  # as a worker killed for want of memory
+    if 3 in items and os.getpid() != PARENT:  # as a worker killed for want of memory
         os._exit(3)
     return [(item, os.getpid()) for item in items]
 
 
 def test_the_share_of_a_worker_that_dies_is_done_here():
-    results = parallel.map_in_workers(dying, list(range(10)), 2)
-    assert [item for item, _ in results] == list(range(10))
-    assert {pid for item, pid in results if item % 2 == 0} == {PARENT}  # the share holding 4
-    assert PARENT not in {pid for item, pid in results if item % 2 == 1}
+    results = parallel.map_in_workers(dying, list(range(12)), 3)
+    assert [item for item, _ in results] == list(range(12))
+    assert {pid for item, pid in results if item % 3 == 0} == {PARENT}  # the dead worker's share, holding 3
+    assert {pid for item, pid in results if item % 3 == 2} == {PARENT}  # this process's own share
+    assert PARENT not in {pid for item, pid in results if item % 3 == 1}
 
 
 def share_out_even_a_small_deck(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""Per-card work shared out over the machine's cores, in forked worker processes.
+"""Per-card work shared out over the machine's cores: this process and forked workers.
 
 Checking and rendering a card depend only on the card and on what the run has
 already loaded (the project, the normalised sources, the compiled templates).
@@ -7,7 +7,8 @@ result travels back, pickled through a pipe. Children only compute: everything
 that is written (packages, ledger, cache) is written by the parent, so a child
 that dies or is killed leaves nothing behind, and the results are the same, in
 the same order, as those of one process doing all the work. A worker that dies
-without a result only makes the run slower: its share is then done here.
+without a result only makes the run slower: its share is then done here. This
+process does a share of its own while the children work, rather than wait.
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ ShareWork = Callable[[Sequence[T], Callable[[int], None]], list[R]]
 
 def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
                    progress: Callable[[int, int], None] | None = None) -> list[R]:
-    """``work(items, tick)``, with the items shared out over ``workers`` forked children.
+    """``work(items, tick)``, with the items shared out over ``workers`` processes: this
+    one and ``workers - 1`` forked children.
 
-    Each child takes every ``workers``-th item (cards of one kind often stand together,
-    and interleaving shares them out evenly). ``progress(done, total)`` is told here how
-    far the children have got. An exception raised by ``work`` is raised here.
+    Each takes every ``workers``-th item (cards of one kind often stand together, and
+    interleaving shares them out evenly). This process does the last share itself, so
+    that its own results never go through a pipe. ``progress(done, total)`` is told here
+    how far all of them have got. An exception raised by ``work`` is raised here.
     """
     total = len(items)
     if workers <= 1 or total < 2:
@@ -68,8 +71,15 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     counters = mmap.mmap(-1, _SLOT.size * workers)  # shared with the children: one slot each
     children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
     received: dict[int, bytearray] = {}
+    mine = len(shares) - 1
+
+    def tick(done: int) -> None:
+        _SLOT.pack_into(counters, _SLOT.size * mine, done)
+        if progress is not None:
+            progress(min(_done(counters, len(shares)), total), total)
+
     try:
-        for k, share in enumerate(shares):
+        for k, share in enumerate(shares[:mine]):
             try:
                 read_end, write_end = os.pipe()
             except OSError:  # out of file descriptors: the work is done here instead
@@ -86,9 +96,12 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
             os.close(write_end)
             children[pid] = (k, read_end)
             received[k] = bytearray()
+        own = work([items[i] for i in shares[mine]], tick)
         _collect(children, received, counters, total, progress)
         results: list[R] = [None] * total  # type: ignore[list-item]
-        for k, share in enumerate(shares):
+        for index, value in zip(shares[mine], own, strict=True):
+            results[index] = value
+        for k, share in enumerate(shares[:mine]):
             if received[k]:
                 outcome, payload = pickle.loads(received[k])
                 if outcome == "error":
@@ -139,10 +152,13 @@ def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray
                     selector.unregister(key.fd)
                     open_pipes -= 1
             if progress is not None:
-                done = sum(_SLOT.unpack_from(counters, _SLOT.size * k)[0] for k in range(len(children)))
-                progress(min(done, total), total)
+                progress(min(_done(counters, len(children) + 1), total), total)
     finally:
         selector.close()
+
+
+def _done(counters: mmap.mmap, slots: int) -> int:
+    return sum(_SLOT.unpack_from(counters, _SLOT.size * k)[0] for k in range(slots))
 
 
 def _child(work: Callable, share: list, k: int, counters: mmap.mmap, write_end: int) -> None:  # pragma: no cover
