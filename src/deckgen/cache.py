@@ -132,7 +132,8 @@ copyreg.pickle(ErrorCode, lambda code: (_error_code, (code.code,)))
 
 _ALLOWED = {
     "deckgen.cache": {"_error_code", "LazyTuple"},
-    "deckgen.models": {"CardEntry", "CardFile", "QuoteCard", "ClozeCard", "FactCard", "DateCard", "FigureCard"},
+    "deckgen.models": {"CardEntry", "CardFile", "KeyPositions", "QuoteCard", "ClozeCard", "FactCard", "DateCard",
+                       "FigureCard"},
     "deckgen.diagnostics": {"Diagnostic", "Location"},
     "deckgen.errorcodes": {"Severity"},
     "deckgen.anchors": {"Anchor", "CitedNote"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -151,6 +151,33 @@ class Source:
         return self.entry.short or f"{self.entry.author.split()[-1]} {self.entry.year or ''}".strip()
 
 
+class KeyPositions(Mapping[str, Location]):
+    """Where the value of each of a card's keys stands in its file. Kept as line and
+    column, and made a Location only when asked for: most are never needed."""
+
+    __slots__ = ("path", "_marks")
+
+    def __init__(self, path: Path, marks: dict[str, tuple[int, int]]):
+        self.path = path
+        self._marks = marks
+
+    def __getitem__(self, key: str) -> Location:
+        line, col = self._marks[key]
+        return Location(self.path, line, col)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._marks)
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+    def __repr__(self) -> str:
+        return f"KeyPositions({self.path!s}, {self._marks!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (KeyPositions, (self.path, self._marks))
+
+
 @dataclass(frozen=True)
 class CardEntry:
     """A schema-valid card with everything the later stages need to know about it."""
@@ -161,7 +188,7 @@ class CardEntry:
     tags: tuple[str, ...]
     location: Location
     # Location of each of the card's keys' values, for field-level diagnostics.
-    fields: dict[str, Location] = field(hash=False, compare=False)
+    fields: Mapping[str, Location] = field(hash=False, compare=False)
 
     @property
     def id(self) -> str:

@@ -24,6 +24,7 @@ from .models import (
     CardEntry,
     CardFile,
     CardFileHeader,
+    KeyPositions,
     Project,
     ProjectConfig,
     Source,
@@ -351,7 +352,7 @@ def _load_card(
     if source_id not in sources:
         return None  # reported once, at the file's `source:`
     tags = tuple(dict.fromkeys(header.tags + card.tags))
-    fields = {key: document.location(at + (key,)) for key in raw}
+    fields = KeyPositions(document.path, {key: document.mark(at + (key,)) for key in raw})
     return CardEntry(card, header.theme, source_id, tags, where, fields)  # type: ignore[arg-type]
 
 

@@ -59,18 +59,20 @@ class YamlDocument:
 
     def location(self, at: Path_, *, key: bool = False) -> Location:
         """The nearest known position for ``at``, walking up to its parents."""
+        line, col = self.mark(at, key=key)
+        return Location(self.path, line, col)
+
+    def mark(self, at: Path_, *, key: bool = False) -> tuple[int, int]:
+        """`location` as a (line, column) pair."""
         marks = self.key_marks if key else self.value_marks
         probe = tuple(at)
         while probe:
             if probe in marks:
-                line, col = marks[probe]
-                return Location(self.path, line, col)
+                return marks[probe]
             if not key and probe in self.key_marks:
-                line, col = self.key_marks[probe]
-                return Location(self.path, line, col)
+                return self.key_marks[probe]
             probe = probe[:-1]
-        line, col = self.value_marks.get((), (1, 1))
-        return Location(self.path, line, col)
+        return self.value_marks.get((), (1, 1))
 
 
 class YamlProblem(Exception):
