@@ -2,11 +2,11 @@
 
 What is cached is what takes time to recompute: normalised source texts, parsed
 card files (with the position of every key), each card's verdict, each note's
-rendered fields and the deflated pieces of the last packages. Every entry is found by a key that hashes everything its value
-depends on, together with a salt made of deckgen's version, the cache schema, the
-bytes of deckgen's own code and the installed versions of the libraries it relies
-on. So an entry is either exactly what recomputing would give, or it is never
-looked up.
+rendered fields and the deflated pieces of the last packages. Every entry is found
+by a key that hashes everything its value depends on, together with a salt made of
+deckgen's version, the cache schema, the bytes of deckgen's own code and the
+installed versions of the libraries it relies on. So an entry is either exactly what
+recomputing would give, or it is never looked up.
 
 An entry that cannot be read back whole (truncated, bit-flipped, foreign, written
 by another version) is ignored and recomputed: the cache can make a run faster,

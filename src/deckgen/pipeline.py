@@ -7,8 +7,9 @@ stage before it succeeded.
 Both keep what is slow to recompute in the project's cache (see ``cache``):
 normalised sources, parsed card files, each card's verdict, each note's
 rendered fields and the deflated pieces of the last packages, each under a key
-that hashes all its inputs. A run with the
-cache gives exactly the results of a run without it (``use_cache=False``).
+that hashes all its inputs. A run with the cache gives exactly the results of a
+run without it (``use_cache=False``). What a run reads back from the cache but
+may not need (a file's cards, a card's anchor) stays pickled until it is used.
 """
 
 from __future__ import annotations
