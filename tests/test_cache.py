@@ -18,7 +18,7 @@ import pytest
 
 from deckgen import cache as cache_module
 from deckgen import errorcodes as codes
-from deckgen import package, pipeline
+from deckgen import package, pipeline, render
 from deckgen.cache import CACHE_DIR
 
 NOW = 1_700_000_000
@@ -203,6 +203,74 @@ def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: 
             entry.write_bytes(entry.read_bytes()[:-100])
     assert deflations(shipped_project, NOW + 1) == every_piece
     assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+
+
+def test_a_rebuild_copies_the_rows_of_unchanged_notes(shipped_project: Path, tmp_path: Path, monkeypatch) -> None:
+    inserted: list[int] = []  # per build: the notes whose rows it inserted rather than copied
+    rendered: list[str] = []  # the cards whose fields were rendered
+    real_insert = package._insert_rows
+    real_fields = render.Renderer.fields
+
+    def counted_insert(*args: object) -> tuple[int, int]:
+        notes, cards = real_insert(*args)
+        inserted.append(notes)
+        return notes, cards
+
+    def counted_fields(self: render.Renderer, entry: object, *args: object) -> list[str]:
+        rendered.append(entry.id)  # type: ignore[attr-defined]
+        return real_fields(self, entry, *args)
+
+    monkeypatch.setattr(package, "_insert_rows", counted_insert)
+    monkeypatch.setattr(render.Renderer, "fields", counted_fields)
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
+    card_file = Path("cards") / "kotkin-1932-famine-and-strain.yaml"
+
+    def edit(old: str, new: str) -> None:
+        for root in (shipped_project, other):
+            text = (root / card_file).read_text(encoding="utf-8")
+            assert old in text
+            (root / card_file).write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    def rebuild(now: int) -> tuple[list[int], list[str]]:
+        inserted.clear()
+        rendered.clear()
+        result = pipeline.build_project(shipped_project, now=now)
+        counts = (list(inserted), list(rendered))
+        plain = pipeline.build_project(other, now=now, use_cache=False)
+        assert (result.notes, result.changed_notes) == (plain.notes, plain.changed_notes)
+        assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+        assert (shipped_project / "deckgen.lock").read_bytes() == (other / "deckgen.lock").read_bytes()
+        return counts
+
+    every_card = [entry.id for entry in pipeline.check_project(other, use_cache=False).project.cards]
+    all_notes = len(every_card)
+    edited = ["kotkin-1932-magnitogorsk-conference"]
+    assert rebuild(NOW) == ([all_notes], every_card)
+    edit("back: The 17th party conference", "back: The party conference")
+    assert rebuild(NOW + 1) == ([1], edited)
+    assert rebuild(NOW + 1) == ([0], [])
+
+    # The pieces of the collection gone: every note is inserted again, from the rows kept.
+    remove_entries(shipped_project, "pieces")
+    edit("back: The party conference", "back: The 17th party conference")
+    assert rebuild(NOW + 2) == ([all_notes], edited)
+    # Those rows gone as well: the notes are rendered again.
+    remove_entries(shipped_project, "pieces", "rows")
+    assert rebuild(NOW + 3) == ([all_notes], every_card)
+    # A template that changes every note: nothing is worth copying.
+    for root in (shipped_project, other):
+        citation = root / "templates" / "fields" / "citation.html"
+        citation.write_text(citation.read_text(encoding="utf-8").replace('"dg-cite-source"', '"dg-cite-source dg-from"'), encoding="utf-8")
+    assert rebuild(NOW + 4) == ([all_notes], every_card)
+
+
+def remove_entries(root: Path, *layers: str) -> None:
+    for layer in layers:
+        for entry in (root / CACHE_DIR / layer).iterdir():
+            if entry.name != ".gitignore":
+                entry.unlink()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "swap"])

@@ -138,7 +138,7 @@ _ALLOWED = {
     "deckgen.errorcodes": {"Severity"},
     "deckgen.anchors": {"Anchor", "CitedNote"},
     "deckgen.sourcetext": {"Footnote", "Locator"},
-    "deckgen.package": {"NoteRow"},
+    "deckgen.package": {"NoteRow", "WrittenCollection"},
     "deckgen.render": {"CompiledNoteType"},
     "deckgen.notetypes": {"NoteTypeSpec", "FieldSpec", "TemplateSpec"},
     "datetime": {"date"},

@@ -117,11 +117,77 @@ class NoteRow:
         )
 
 
+@dataclass(frozen=True)
+class KnownNote:
+    """A note that an earlier build rendered: its ids and digest, without its rows, which
+    are copied from the collection that build wrote (see `WrittenCollection`)."""
+
+    note_id: int
+    guid: str
+    digest: str
+
+
 @dataclass
 class DeckRows:
     deck_id: int
     name: str
-    notes: list[tuple[StampedModel, NoteRow, int]] = field(default_factory=list)  # (note type, note, mod)
+    notes: list[tuple[StampedModel, NoteRow | KnownNote, int]] = field(default_factory=list)  # (type, note, mod)
+
+
+Signature = tuple[str, str, int, int, int]
+
+
+def signature(model: genanki.Model, note: NoteRow | KnownNote, mod: int, deck_id: int) -> Signature:
+    """What a note's rows in a collection depend on: two notes of equal signature have equal rows."""
+    return note.guid, note.digest, model.model_id, mod, deck_id
+
+
+@dataclass(frozen=True)
+class WrittenCollection:
+    """A collection a build wrote, as the deflated pieces it was zipped in (by their keys in
+    `DeflatedPieces`), and the signature of each of its notes, by note id. The next build
+    copies the rows of the notes whose signature is unchanged instead of inserting them
+    again, and the copy is the same, byte for byte, as inserting them."""
+
+    pieces: tuple[str, ...]
+    size: int
+    notes: Mapping[int, Signature]
+
+    def database(self, pieces: DeflatedPieces) -> bytes | None:
+        """The collection's bytes, inflated from ``pieces``; None when some are gone."""
+        deflated = [pieces.known.get(key) for key in self.pieces]
+        if not all(isinstance(piece, bytes) for piece in deflated):
+            return None
+
+        def inflate(piece: bytes) -> bytes:
+            return zlib.decompressobj(-15).decompress(piece)  # each piece starts a stream of its own
+
+        try:
+            with ThreadPoolExecutor(min(len(deflated), os.cpu_count() or 1) or 1) as pool:
+                database = b"".join(pool.map(inflate, deflated))
+        except zlib.error:
+            return None
+        return database if len(database) == self.size else None
+
+
+def signatures_of(decks: Sequence[DeckRows]) -> dict[int, Signature]:
+    return {note.note_id: signature(model, note, mod, deck.deck_id) for deck in decks for model, note, mod in deck.notes}
+
+
+def worth_copying(previous: WrittenCollection | None, signatures: Mapping[int, Signature]) -> bool:
+    """Whether copying from ``previous`` beats inserting every row: it does unless most of
+    its notes are gone or changed (a new template or deck name changes them all)."""
+    if previous is None:
+        return False
+    kept = sum(signatures.get(note_id) == known for note_id, known in previous.notes.items())
+    return kept * 2 >= len(signatures)
+
+
+def rows_needed(decks: Sequence[DeckRows], copied: WrittenCollection | None) -> list[KnownNote]:
+    """The known notes whose rows are not in ``copied`` (all of them when nothing is copied)."""
+    known = copied.notes if copied is not None else {}
+    return [note for deck in decks for model, note, mod in deck.notes
+            if isinstance(note, KnownNote) and known.get(note.note_id) != signature(model, note, mod, deck.deck_id)]
 
 
 @dataclass(frozen=True)
@@ -161,7 +227,7 @@ class DeflatedPieces:
     used: dict[str, bytes] = field(default_factory=dict)
 
 
-def _deflated(data: bytes, pieces: DeflatedPieces) -> Iterator[bytes]:
+def _deflated(data: bytes, pieces: DeflatedPieces, order: list[str]) -> Iterator[bytes]:
     """Raw deflate of ``data``, piece by piece in order: each piece by a fresh compressor,
     all but the last ending on a byte-aligned flush, so that the pieces join into one stream."""
     view = memoryview(data)
@@ -184,6 +250,7 @@ def _deflated(data: bytes, pieces: DeflatedPieces) -> Iterator[bytes]:
     def kept(result: tuple[str, bytes]) -> bytes:
         key, out = result
         pieces.used[key] = out
+        order.append(key)
         return out
 
     workers = min(len(starts), os.cpu_count() or 1)
@@ -194,9 +261,11 @@ def _deflated(data: bytes, pieces: DeflatedPieces) -> Iterator[bytes]:
         yield from map(kept, pool.map(piece, range(len(starts))))
 
 
-def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: DeflatedPieces) -> None:
+def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: DeflatedPieces,
+               orders: Sequence[list[str]]) -> None:
     """A zip archive of deflated members with fixed dates and permissions, written as it is
-    compressed; each member's header gets its compressed size once that is known."""
+    compressed; each member's header gets its compressed size once that is known. The keys
+    of each member's pieces go to its list in ``orders``."""
     if sum(len(data) for _, data in members) >= 1 << 31:
         raise ValueError("the collection is too large for a zip archive without zip64")
     year, month, day, hour, minute, second = _ZIP_DATE
@@ -204,7 +273,7 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: Defl
     dos_date = (year - 1980) << 9 | month << 5 | day
     central: list[bytes] = []
     offset = 0
-    for name, data in members:
+    for (name, data), order in zip(members, orders, strict=True):
         crc = zlib.crc32(data)
         encoded = name.encode("ascii")
 
@@ -214,7 +283,7 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: Defl
 
         out.write(local_header(0))
         packed = 0
-        for piece in _deflated(data, pieces):
+        for piece in _deflated(data, pieces, order):
             out.write(piece)
             packed += len(piece)
         out.seek(offset)
@@ -240,9 +309,13 @@ def _first(row: tuple) -> int:
     return row[0]
 
 
-def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None) -> PackageStats:
+def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None,
+                  previous: tuple[WrittenCollection, bytes] | None = None) -> tuple[PackageStats, WrittenCollection]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
-    ``pieces`` lends what earlier builds deflated, and collects what this one did."""
+    ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
+    of notes unchanged since ``previous`` (a collection and its bytes) was written are
+    copied from it."""
+    signatures = signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
     try:
@@ -254,21 +327,11 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
         if decks:
             decks_json, models_json = _col_json(decks, cursor)
             cursor.execute("UPDATE col SET decks = ?, models = ?", (decks_json, models_json))
-        note_rows = []
-        card_rows = []
-        for deck in decks:
-            for model, note, mod in deck.notes:
-                note_rows.append((note.note_id, note.guid, model.model_id, mod, -1, note.tags, note.fields,
-                                  note.sort_field, 0, 0, ""))
-                card_rows.extend((card_id, note.note_id, deck.deck_id, ord_, mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
-                                  0, 0, 0, "") for ord_, card_id in note.cards)
-        # In id order, each table's B-tree grows at its end instead of splitting pages.
-        note_rows.sort(key=_first)
-        card_rows.sort(key=_first)
-        cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?);", note_rows)
-        cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);", card_rows)
-        notes, cards = len(note_rows), len(card_rows)
-        del note_rows, card_rows
+        connection.commit()  # a database is attached outside a transaction only
+        if previous is not None and worth_copying(previous[0], signatures):
+            notes, cards = _copy_rows(cursor, decks, signatures, *previous)
+        else:
+            notes, cards = _insert_rows(cursor, "main", decks, {})
         # An index built over the finished table is sorted once instead of kept in order row by row.
         for statement in indexes:
             cursor.execute(statement)
@@ -277,5 +340,54 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
     finally:
         connection.close()
     pieces = pieces if pieces is not None else DeflatedPieces()
-    write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")], pieces))
-    return PackageStats(notes=notes, cards=cards, decks=len(decks))
+    orders: tuple[list[str], list[str]] = ([], [])
+    write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")],
+                                                  pieces, orders))
+    written = WrittenCollection(tuple(orders[0]), len(database), signatures)
+    return PackageStats(notes=notes, cards=cards, decks=len(decks)), written
+
+
+def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
+                 present: Mapping[int, Signature]) -> tuple[int, int]:
+    """Insert into ``schema``'s tables the notes of ``decks`` and their cards, but for the
+    notes ``present`` with the same signature."""
+    note_rows = []
+    card_rows = []
+    for deck in decks:
+        for model, note, mod in deck.notes:
+            if present and present.get(note.note_id) == signature(model, note, mod, deck.deck_id):
+                continue
+            if not isinstance(note, NoteRow):
+                raise ValueError(f"the rows of note {note.guid!r} are neither given nor in the earlier collection")
+            note_rows.append((note.note_id, note.guid, model.model_id, mod, -1, note.tags, note.fields,
+                              note.sort_field, 0, 0, ""))
+            card_rows.extend((card_id, note.note_id, deck.deck_id, ord_, mod, -1, 0, 0, 0, 0, 0, 0, 0, 0,
+                              0, 0, 0, "") for ord_, card_id in note.cards)
+    # In id order, each table's B-tree grows at its end instead of splitting pages.
+    note_rows.sort(key=_first)
+    card_rows.sort(key=_first)
+    cursor.executemany(f"INSERT INTO {schema}.notes VALUES(?,?,?,?,?,?,?,?,?,?,?);", note_rows)
+    cursor.executemany(f"INSERT INTO {schema}.cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?);", card_rows)
+    return len(note_rows), len(card_rows)
+
+
+def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Mapping[int, Signature],
+               previous: WrittenCollection, database: bytes) -> tuple[int, int]:
+    """Fill the collection from ``previous``: its rows of notes gone or changed are deleted,
+    the changed and new notes inserted, and its tables copied over in id order, the order
+    in which `_insert_rows` inserts, so that the pages come out the same."""
+    cursor.execute("ATTACH ':memory:' AS previous")
+    cursor.connection.deserialize(database, name="previous")
+    stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
+    cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
+    cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
+    _insert_rows(cursor, "previous", decks, previous.notes)
+    cursor.execute("INSERT INTO main.notes SELECT * FROM previous.notes")
+    cursor.execute("INSERT INTO main.cards SELECT * FROM previous.cards")
+    notes = cursor.execute("SELECT count(*) FROM main.notes").fetchone()[0]
+    cards = cursor.execute("SELECT count(*) FROM main.cards").fetchone()[0]
+    if notes != len(signatures):
+        raise ValueError("the earlier collection does not hold the notes it lists")
+    cursor.connection.commit()
+    cursor.execute("DETACH previous")
+    return notes, cards

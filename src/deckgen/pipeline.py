@@ -42,7 +42,7 @@ from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
-    from .package import DeckRows, NoteRow, StampedModel
+    from .package import DeckRows, KnownNote, NoteRow, StampedModel, WrittenCollection
     from .render import CompiledNoteType
 
 # A progress report: the stage, and how much of it is done out of how much.
@@ -345,7 +345,8 @@ def _decode_source(raw: str, data: Any) -> SourceText | None:
 class _FileMemo:
     """Per-card results of earlier runs, one cache entry per card file (so that editing one
     file rewrites one entry), each result found by its card's content key. ``encode`` and
-    ``decode`` turn a file's results into the entry stored and back."""
+    ``decode`` turn a file's results into the entry stored and back; an entry is read when
+    one of its file's cards is first asked for."""
 
     def __init__(self, cache: Cache, layer: str, project: Project, card_keys: list[str], context: str,
                  encode: Callable[[dict[str, Any]], Any] = dict,
@@ -353,34 +354,117 @@ class _FileMemo:
         self.cache = cache
         self.layer = layer
         self.encode = encode
-        self.files: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (entry key, stored, current)
+        self.decode = decode
+        self.keys: list[str] = []  # per file: its entry's key
+        self.stored: list[dict[str, Any] | None] = []  # per file: what its entry holds, once read
+        self.current: list[dict[str, Any]] = []  # per file: the results of this run
         self.slots: list[tuple[int, str]] = []  # per card: (file, card key)
+        self.spans: list[range] = []  # per file: the indices of its cards
+        self._remembered: list[Any | None] | None = None
         cards = iter(card_keys)
         for file in project.files:
             if not file.ids:
                 continue
-            key = digest(layer, str(file.path), context)
-            self.files.append((key, decode(cache.get(layer, key)), {}))
-            self.slots += [(len(self.files) - 1, next(cards)) for _ in file.ids]
+            self.keys.append(digest(layer, str(file.path), context))
+            self.stored.append(None)
+            self.current.append({})
+            self.spans.append(range(len(self.slots), len(self.slots) + len(file.ids)))
+            self.slots += [(len(self.keys) - 1, next(cards)) for _ in file.ids]
+
+    def _stored(self, file: int) -> dict[str, Any]:
+        stored = self.stored[file]
+        if stored is None:
+            stored = self.stored[file] = self.decode(self.cache.get(self.layer, self.keys[file]))
+        return stored
 
     def get(self, index: int) -> Any | None:
         file, card = self.slots[index]
-        value = self.files[file][1].get(card)
+        value = self._stored(file).get(card)
         if value is not None:
-            self.files[file][2][card] = value
+            self.current[file][card] = value
         return value
 
     def put(self, index: int, value: Any) -> None:
         file, card = self.slots[index]
-        self.files[file][2][card] = value
+        self.current[file][card] = value
+
+    def remembered(self) -> list[Any | None]:
+        """Every card's result from earlier runs (None where there is none), in card order."""
+        if self._remembered is not None:
+            return list(self._remembered)
+        values: list[Any | None] = []
+        for file, span in enumerate(self.spans):
+            stored = self._stored(file)
+            current = self.current[file]
+            for _, card in self.slots[span.start:span.stop]:
+                value = stored.get(card)
+                if value is not None:
+                    current[card] = value
+                values.append(value)
+        self._remembered = values
+        return list(values)
 
     def missing(self) -> int:
-        return sum(card not in self.files[file][1] for file, card in self.slots)
+        return self.remembered().count(None)
 
     def save(self) -> None:
-        for key, stored, current in self.files:
-            if current.keys() != stored.keys():
+        """Write the entries whose results changed; keep those this run did not read."""
+        for key, stored, current in zip(self.keys, self.stored, self.current, strict=True):
+            if stored is None and not current:
+                self.cache.keep(self.layer, key)
+            elif stored is None or current.keys() != stored.keys():
                 self.cache.put(self.layer, key, self.encode(current))
+
+
+class _NoteMemo:
+    """The notes of earlier runs: each card's `KnownNote` (ids and digest) in one layer, read
+    for every card; its full rows in another, read only for the files whose notes have to be
+    inserted again (the rest are copied from the collection written last)."""
+
+    def __init__(self, cache: Cache, project: Project, card_keys: list[str], context: str):
+        self.known = _FileMemo(cache, "notes", project, card_keys, context, _encode_known, _decode_known)
+        self.rows = _FileMemo(cache, "rows", project, card_keys, context)
+
+    def remembered(self) -> list[KnownNote | None]:
+        return self.known.remembered()
+
+    def row(self, index: int) -> NoteRow | None:
+        row = self.rows.get(index)
+        return row if isinstance(row, _note_row_class()) else None
+
+    def put(self, index: int, row: NoteRow) -> None:
+        self.known.put(index, row)
+        self.rows.put(index, row)
+
+    def save(self) -> None:
+        for file, (stored, current) in enumerate(zip(self.known.stored, self.known.current, strict=True)):
+            if stored is not None and current.keys() != stored.keys():
+                # The file's notes changed: its rows entry is written again, whole.
+                for index in self.known.spans[file]:
+                    self.rows.get(index)
+        self.known.save()
+        self.rows.save()
+
+
+def _note_row_class() -> type:
+    from .package import NoteRow
+
+    return NoteRow
+
+
+def _encode_known(notes: dict[str, Any]) -> dict[str, tuple[int, str, str]]:
+    return {key: (note.note_id, note.guid, note.digest) for key, note in notes.items()}
+
+
+def _decode_known(stored: Any) -> dict[str, Any]:
+    from .package import KnownNote
+
+    if not isinstance(stored, dict):
+        return {}
+    try:
+        return {key: KnownNote(*note) for key, note in stored.items()}
+    except TypeError:
+        return {}
 
 
 class _StoredAnchor:
@@ -499,7 +583,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
             result = _build(checked, out, split, now, progress)
         except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
             raise _unwritable(exc, checked.result.project.root) from exc
-        checked.cache.prune(("sources", "cards", "checks", "notes", "notetypes", "pieces"))
+        checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection"))
         return result
 
 
@@ -519,7 +603,8 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import DeckRows, DeflatedPieces, NoteRow, StampedModel, write_package
+    from .package import (DeckRows, DeflatedPieces, NoteRow, StampedModel, WrittenCollection, rows_needed,
+                          signatures_of, worth_copying, write_package)
 
     result = checked.result
     if result.report.failed():
@@ -545,15 +630,16 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     namespace = project.config.namespace
     memo = None
     if cache.enabled:
-        memo = _FileMemo(cache, "notes", project, checked.card_keys,
-                         digest(checked.corpus, render_key, namespace))
+        memo = _NoteMemo(cache, project, checked.card_keys, digest(checked.corpus, render_key, namespace))
     cards = project.card_view  # a card whose note is remembered is never built
-    rows: list[NoteRow | None] = [memo.get(i) if memo is not None else None for i in range(len(cards))]
-    missing = [i for i, row in enumerate(rows) if not isinstance(row, NoteRow)]
-    if missing:
+    notes: list[NoteRow | KnownNote | None] = memo.remembered() if memo is not None else [None] * len(cards)
+    renderer = None
+
+    def render(indices: list[int]) -> None:
+        nonlocal renderer
         from .render import Renderer
 
-        renderer = Renderer(templates, project.root)
+        renderer = renderer or Renderer(templates, project.root)
 
         def render_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[NoteRow]:
             rendered = []
@@ -571,62 +657,109 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
                     tick(done)
             return rendered
 
-        for i, row in zip(missing, map_in_workers(render_share, missing, workers_for(len(missing)),
+        for i, row in zip(indices, map_in_workers(render_share, indices, workers_for(len(indices)),
                                                   _report(progress, "rendering notes")), strict=True):
-            rows[i] = row
+            notes[i] = row
             if memo is not None:
                 memo.put(i, row)
+
+    missing = [i for i, note in enumerate(notes) if note is None]
+    if missing:
+        render(missing)
 
     root_deck = project.config.deck
     decks: dict[str, DeckRows] = {}
     changed = 0
     ids = cards.ids
-    for card_id, theme, kind, row in zip(ids, cards.themes, cards.types, rows, strict=True):
-        assert row is not None
+    for card_id, theme, kind, note in zip(ids, cards.themes, cards.types, notes, strict=True):
+        assert note is not None
         before = ledger.notes.get(card_id)
-        mod = ledger.stamp_note(card_id, row.digest, now)
-        changed += before is None or before.hash != row.digest
+        mod = ledger.stamp_note(card_id, note.digest, now)
+        changed += before is None or before.hash != note.digest
         deck = decks.get(theme)
         if deck is None:
             deck_name = f"{root_deck}::{theme}"
             deck = decks[theme] = DeckRows(stable_id("deck", deck_name), deck_name)
-        deck.notes.append((models[kind], row, mod))
-    if memo is not None:
-        memo.save()
+        deck.notes.append((models[kind], note, mod))
     ledger.keep_only(set(ids))
 
     out_dir = output_dir_for(project, out)
     ordered = sorted(decks.values(), key=lambda deck: deck.name)
-    pieces_key = digest("pieces", str(out_dir), str(split))
-    known = cache.get("pieces", pieces_key)
-    pieces = DeflatedPieces(known if _are_pieces(known) else {})
-    outputs: list[Path] = []
-    notes = cards_written = 0
-    tell = _report(progress, "writing packages" if split else "writing the package")
-    if tell is not None:
-        tell(0, len(ordered) if split else 1)
     if split:
         names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in ordered])
-        for done, deck in enumerate(ordered, 1):
-            path = out_dir / names[deck.name.split("::", 1)[1]]
-            stats = write_package(path, [deck], pieces)
-            notes += stats.notes
-            cards_written += stats.cards
-            outputs.append(path)
-            if tell is not None:
-                tell(done, len(ordered))
+        packages = [(out_dir / names[deck.name.split("::", 1)[1]], [deck]) for deck in ordered]
     else:
-        path = out_dir / f"{slugify(root_deck) or 'deck'}.apkg"
-        stats = write_package(path, ordered, pieces)
-        notes, cards_written = stats.notes, stats.cards
+        packages = [(out_dir / f"{slugify(root_deck) or 'deck'}.apkg", ordered)]
+
+    pieces_key = digest("pieces", str(out_dir), str(split))
+    known_pieces = cache.get("pieces", pieces_key)
+    pieces = DeflatedPieces(known_pieces if _are_pieces(known_pieces) else {})
+
+    # A package's notes that an earlier build rendered are copied from the collection it wrote;
+    # where that collection lacks them (or is gone), their rows are read back or rendered again.
+    previous: dict[Path, tuple[WrittenCollection, bytes] | None] = {}
+    stored: dict[Path, WrittenCollection | None] = {}
+    for path, package_decks in packages:
+        collection = stored[path] = _written_collection(cache.get("collection", digest("collection", str(path))))
+        database = None
+        if collection is not None and worth_copying(collection, signatures_of(package_decks)):
+            database = collection.database(pieces)
+        previous[path] = (collection, database) if collection is not None and database is not None else None
+        needed = {note.note_id for note in rows_needed(package_decks, collection if database is not None else None)}
+        if needed:
+            _fill_rows(package_decks, needed, notes, memo, render)
+    if memo is not None:
+        memo.save()
+
+    outputs: list[Path] = []
+    note_count = cards_written = 0
+    tell = _report(progress, "writing packages" if split else "writing the package")
+    if tell is not None:
+        tell(0, len(packages))
+    for done, (path, package_decks) in enumerate(packages, 1):
+        stats, collection = write_package(path, package_decks, pieces, previous[path])
+        if collection != stored[path]:
+            cache.put("collection", digest("collection", str(path)), collection)
+        note_count += stats.notes
+        cards_written += stats.cards
         outputs.append(path)
         if tell is not None:
-            tell(1, 1)
+            tell(done, len(packages))
     # The ledger follows the packages: if we die before this, the next build stamps anew.
     ledger.save(ledger_path)
     if pieces.used.keys() != pieces.known.keys():
         cache.put("pieces", pieces_key, pieces.used)
-    return BuildResult(result, tuple(outputs), notes, cards_written, len(ordered), changed)
+    return BuildResult(result, tuple(outputs), note_count, cards_written, len(ordered), changed)
+
+
+def _fill_rows(decks: Sequence[DeckRows], needed: set[int], notes: list[NoteRow | KnownNote | None],
+               memo: _NoteMemo | None, render: Callable[[list[int]], None]) -> None:
+    """Put the full rows of the ``needed`` notes into ``decks``: read back from the cache,
+    or rendered again when the cache no longer holds them."""
+    from .package import NoteRow
+
+    indices = [i for i, note in enumerate(notes) if note is not None and note.note_id in needed]
+    lost = []
+    for i in indices:
+        row = memo.row(i) if memo is not None else None
+        if row is None:
+            lost.append(i)
+        else:
+            notes[i] = row
+    if lost:
+        render(lost)
+    full = {note.note_id: note for i in indices if isinstance(note := notes[i], NoteRow)}
+    for deck in decks:
+        deck.notes = [(model, full.get(note.note_id, note), mod) for model, note, mod in deck.notes]
+
+
+def _written_collection(value: Any) -> WrittenCollection | None:
+    from .package import WrittenCollection
+
+    if (isinstance(value, WrittenCollection) and isinstance(value.pieces, tuple) and isinstance(value.size, int)
+            and isinstance(value.notes, dict)):
+        return value
+    return None
 
 
 def _are_pieces(value: Any) -> bool:

@@ -80,7 +80,7 @@ PREPARE_MIN_CARDS = 50
 class VerdictMemo(Protocol):
     """Verdicts of earlier runs, by the card's index in ``Project.cards``."""
 
-    def get(self, index: int) -> RememberedVerdict | None: ...
+    def remembered(self) -> list[RememberedVerdict | None]: ...
 
     def put(self, index: int, verdict: Verdict) -> None: ...
 
@@ -92,7 +92,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
     cards = project.card_view  # a card remembered without findings is never built
     verdicts: list[RememberedVerdict | None] = [None] * len(cards)
     if memo is not None:
-        verdicts = [memo.get(i) for i in range(len(cards))]
+        verdicts = memo.remembered()
     todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
     if todo:
         workers = workers_for(len(todo))
