@@ -351,8 +351,8 @@ def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
                  present: Mapping[int, Signature]) -> tuple[int, int]:
     """Insert into ``schema``'s tables the notes of ``decks`` and their cards, but for the
     notes ``present`` with the same signature."""
-    note_rows = []
-    card_rows = []
+    note_rows: list[tuple] = []
+    card_rows: list[tuple] = []
     for deck in decks:
         for model, note, mod in deck.notes:
             if present and present.get(note.note_id) == signature(model, note, mod, deck.deck_id):

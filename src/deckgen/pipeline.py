@@ -425,12 +425,14 @@ class _NoteMemo:
         self.known = _FileMemo(cache, "notes", project, card_keys, context, _encode_known, _decode_known)
         self.rows = _FileMemo(cache, "rows", project, card_keys, context)
 
-    def remembered(self) -> list[KnownNote | None]:
+    def remembered(self) -> list[NoteRow | KnownNote | None]:
         return self.known.remembered()
 
     def row(self, index: int) -> NoteRow | None:
+        from .package import NoteRow
+
         row = self.rows.get(index)
-        return row if isinstance(row, _note_row_class()) else None
+        return row if isinstance(row, NoteRow) else None
 
     def put(self, index: int, row: NoteRow) -> None:
         self.known.put(index, row)
@@ -444,12 +446,6 @@ class _NoteMemo:
                     self.rows.get(index)
         self.known.save()
         self.rows.save()
-
-
-def _note_row_class() -> type:
-    from .package import NoteRow
-
-    return NoteRow
 
 
 def _encode_known(notes: dict[str, Any]) -> dict[str, tuple[int, str, str]]:
