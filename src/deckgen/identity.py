@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import genanki
 
@@ -51,8 +51,7 @@ def build_time() -> int:
     return int(time.time())
 
 
-@dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):
     hash: str
     mod: int
 
@@ -100,8 +99,8 @@ class Ledger:
             return _ledger_text(self.notetypes, self.notes).encode()
         data = {
             "version": LEDGER_VERSION,
-            "notetypes": {k: vars(v) for k, v in sorted(self.notetypes.items())},
-            "notes": {k: vars(v) for k, v in sorted(self.notes.items())},
+            "notetypes": {k: v._asdict() for k, v in sorted(self.notetypes.items())},
+            "notes": {k: v._asdict() for k, v in sorted(self.notes.items())},
         }
         return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
 
@@ -140,6 +139,10 @@ MAX_MOD = 2**53
 
 
 def _stamp_from(value: Any) -> Stamp:
+    if type(value) is dict and len(value) == 2:  # noqa: E721 - the common case, taken quickly
+        digest, mod = value.get("hash"), value.get("mod")
+        if type(digest) is str and type(mod) is int and 0 <= mod < MAX_MOD:  # noqa: E721
+            return Stamp(digest, mod)
     stamp = Stamp(**value)
     if not isinstance(stamp.hash, str) or type(stamp.mod) is not int or not 0 <= stamp.mod < MAX_MOD:
         raise ValueError(f"bad entry {value!r}")

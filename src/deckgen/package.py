@@ -183,11 +183,12 @@ def worth_copying(previous: WrittenCollection | None, signatures: Mapping[int, S
     return kept * 2 >= len(signatures)
 
 
-def rows_needed(decks: Sequence[DeckRows], copied: WrittenCollection | None) -> list[KnownNote]:
-    """The known notes whose rows are not in ``copied`` (all of them when nothing is copied)."""
-    known = copied.notes if copied is not None else {}
-    return [note for deck in decks for model, note, mod in deck.notes
-            if isinstance(note, KnownNote) and known.get(note.note_id) != signature(model, note, mod, deck.deck_id)]
+def rows_needed(signatures: Mapping[int, Signature], copied: WrittenCollection | None) -> set[int]:
+    """The notes (by id) whose rows are not in ``copied``: all of them when nothing is copied."""
+    if copied is None:
+        return set(signatures)
+    known = copied.notes
+    return {note_id for note_id, mine in signatures.items() if known.get(note_id) != mine}
 
 
 @dataclass(frozen=True)
@@ -310,12 +311,13 @@ def _first(row: tuple) -> int:
 
 
 def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None,
-                  previous: tuple[WrittenCollection, bytes] | None = None) -> tuple[PackageStats, WrittenCollection]:
+                  previous: tuple[WrittenCollection, bytes] | None = None,
+                  signatures: Mapping[int, Signature] | None = None) -> tuple[PackageStats, WrittenCollection]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
     of notes unchanged since ``previous`` (a collection and its bytes) was written are
-    copied from it."""
-    signatures = signatures_of(decks)
+    copied from it. ``signatures`` are those of `signatures_of`, when known already."""
+    signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
     try:

@@ -42,7 +42,7 @@ from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
-    from .package import DeckRows, KnownNote, NoteRow, StampedModel, WrittenCollection
+    from .package import DeckRows, KnownNote, NoteRow, Signature, StampedModel, WrittenCollection
     from .render import CompiledNoteType
 
 # A progress report: the stage, and how much of it is done out of how much.
@@ -695,13 +695,15 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     # where that collection lacks them (or is gone), their rows are read back or rendered again.
     previous: dict[Path, tuple[WrittenCollection, bytes] | None] = {}
     stored: dict[Path, WrittenCollection | None] = {}
+    signatures: dict[Path, dict[int, Signature]] = {}
     for path, package_decks in packages:
         collection = stored[path] = _written_collection(cache.get("collection", digest("collection", str(path))))
+        signatures[path] = signatures_of(package_decks)
         database = None
-        if collection is not None and worth_copying(collection, signatures_of(package_decks)):
+        if collection is not None and worth_copying(collection, signatures[path]):
             database = collection.database(pieces)
         previous[path] = (collection, database) if collection is not None and database is not None else None
-        needed = {note.note_id for note in rows_needed(package_decks, collection if database is not None else None)}
+        needed = rows_needed(signatures[path], collection if database is not None else None)
         if needed:
             _fill_rows(package_decks, needed, notes, memo, render)
     if memo is not None:
@@ -713,7 +715,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     if tell is not None:
         tell(0, len(packages))
     for done, (path, package_decks) in enumerate(packages, 1):
-        stats, collection = write_package(path, package_decks, pieces, previous[path])
+        stats, collection = write_package(path, package_decks, pieces, previous[path], signatures[path])
         if collection != stored[path]:
             cache.put("collection", digest("collection", str(path)), collection)
         note_count += stats.notes
@@ -732,9 +734,9 @@ def _fill_rows(decks: Sequence[DeckRows], needed: set[int], notes: list[NoteRow 
                memo: _NoteMemo | None, render: Callable[[list[int]], None]) -> None:
     """Put the full rows of the ``needed`` notes into ``decks``: read back from the cache,
     or rendered again when the cache no longer holds them."""
-    from .package import NoteRow
+    from .package import KnownNote, NoteRow
 
-    indices = [i for i, note in enumerate(notes) if note is not None and note.note_id in needed]
+    indices = [i for i, note in enumerate(notes) if isinstance(note, KnownNote) and note.note_id in needed]
     lost = []
     for i in indices:
         row = memo.row(i) if memo is not None else None
