@@ -13,7 +13,10 @@ collection is deflated in independent pieces on every core; the pieces join
 into one valid deflate stream, and its bytes depend only on the collection.
 A rebuild after a small edit changes a few pages of the collection, so the
 pieces an earlier build deflated are kept (by the digest of their input) and
-only the pieces whose bytes changed are deflated again.
+only the pieces whose bytes changed are deflated again. Such a rebuild does not
+insert every row either: the collection written last is inflated from those
+pieces, its changed notes replaced, and its tables copied in id order, which
+lays the pages out exactly as inserting every row would.
 """
 
 from __future__ import annotations
