@@ -542,6 +542,20 @@ def test_text_skipping_nh3_is_what_nh3_would_return(text, tagged):
     assert _clean(escaped) == _nh3_clean(escaped)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="1290a .!?:”’\"')]\n\t<>&", max_size=16))
+def test_glued_endnotes_are_found_as_the_plain_pattern_finds_them(text):
+    """The endnote pattern tests the character before the punctuation after matching it; a
+    pattern that tests it first (slower, plainer) must agree."""
+    import re
+
+    from deckgen.render import _GLUED_ENDNOTE
+
+    plain = re.compile(r"(?<![\d])([.!?:”’\"')\]])(\d{1,3})(?=\s|$)")
+    assert source_html(text) == plain.sub(r"\1<sup>\2</sup>", inline_html(text))
+    assert _GLUED_ENDNOTE.sub("|", text) == plain.sub("|", text)
+
+
 def test_safe_markup_survives():
     assert inline_html("*Pravda* and **Izvestia**\nnext <em>line</em> <sup>2</sup>") == (
         "<em>Pravda</em> and <strong>Izvestia</strong><br>next <em>line</em> <sup>2</sup>")

@@ -77,12 +77,18 @@ def _nh3_clean(escaped: str) -> str:
 
 # An endnote number glued to the end of a sentence in a source ("concealed.176"); a digit
 # before the punctuation would make it a decimal ("1.5 billion"), so that is left alone.
-_GLUED_ENDNOTE = re.compile(r"(?<![\d])([.!?:”’\"')\]])(\d{1,3})(?=\s|$)")
+# (The digit test looks behind the punctuation once it has matched: a look-behind that opens the
+# pattern would be tried at every position of every passage.)
+_GLUED_ENDNOTE = re.compile(r"([.!?:”’\"')\]])(?<!\d.)(\d{1,3})(?=\s|$)")
+_MAYBE_GLUED = re.compile(r"[.!?:”’\"')\]]\d")
 
 
 def source_html(text: str | None) -> str:
     """Source text for a card: like card text, with glued endnote numbers set as superscripts."""
-    return _GLUED_ENDNOTE.sub(r"\1<sup>\2</sup>", inline_html(text))
+    escaped = inline_html(text)
+    if not _MAYBE_GLUED.search(escaped):
+        return escaped
+    return _GLUED_ENDNOTE.sub(r"\1<sup>\2</sup>", escaped)
 
 
 def plain_html(text: str | None) -> str:
