@@ -65,10 +65,39 @@ def inline_html(text: str | None) -> str:
     return _defuse(_clean(escaped))
 
 
+_OTHER_REWRITES = re.compile("[\r\x00\u00a0\ufeff\ud800-\udfff]")
+_TAG = re.compile(r"<(/?)([a-z]+)>")
+_PAIRED_TAGS = ALLOWED_TAGS - {"br"}
+
+
 def _clean(escaped: str) -> str:
     """nh3 balances the tags we re-enabled and is the last line of defence against markup.
-    Escaped text without any is already what nh3 would return, and most card text is such."""
-    return _nh3_clean(escaped) if _PARSER_REWRITES.search(escaped) else escaped
+    Escaped text without any, or with only allowed tags that are already well nested, is
+    what nh3 would return; most card text is such."""
+    if not _PARSER_REWRITES.search(escaped):
+        return escaped
+    if not _OTHER_REWRITES.search(escaped) and _well_nested(escaped):
+        return escaped
+    return _nh3_clean(escaped)
+
+
+def _well_nested(escaped: str) -> bool:
+    """Whether every ``<`` opens a bare allowed tag (``<br>`` or a pair) and the pairs nest."""
+    opened: list[str] = []
+    tags = 0
+    for match in _TAG.finditer(escaped):
+        tags += 1
+        closing, name = match.groups()
+        if name == "br":
+            if closing:
+                return False  # a parser reads </br> as <br>
+        elif name not in _PAIRED_TAGS:
+            return False
+        elif not closing:
+            opened.append(name)
+        elif not opened or opened.pop() != name:
+            return False
+    return not opened and tags == escaped.count("<")
 
 
 def _nh3_clean(escaped: str) -> str:
