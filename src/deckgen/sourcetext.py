@@ -23,11 +23,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+import functools
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
-import ftfy
 
 __all__ = [
     "Footnote",
@@ -50,14 +51,21 @@ DASH = "-"  # the one form every dash and hyphen takes, with no space around it
 # normalisation are handled by the passes below so that their offsets are tracked.
 # A space is not taken for a lost no-break-space byte: white space is collapsed
 # here, so that guess would make the repair depend on line breaks and spacing.
-_FTFY = ftfy.TextFixerConfig(
-    unescape_html=False,
-    restore_byte_a0=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    normalization=None,
-    explain=True,  # ftfy passes this configuration to its encoding fixer only when explaining
-)
+@functools.lru_cache(maxsize=1)
+def _ftfy() -> tuple[Callable[[str, Any], str], Any]:
+    """ftfy's fixer and deckgen's configuration of it, imported on first use: a run whose
+    sources are cached and whose cards are plain ASCII never needs it."""
+    import ftfy
+
+    config = ftfy.TextFixerConfig(
+        unescape_html=False,
+        restore_byte_a0=False,
+        uncurl_quotes=False,
+        fix_line_breaks=False,
+        normalization=None,
+        explain=True,  # ftfy passes this configuration to its encoding fixer only when explaining
+    )
+    return ftfy.fix_text, config
 
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _SUPER_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
@@ -433,7 +441,8 @@ def _ftfy_edits(text: str, base: int = 0) -> tuple[str, list[tuple[int, int, lis
     pos = 0
     for a, b in _ftfy_regions(text):
         old = text[a:b]
-        new = ftfy.fix_text(old, _FTFY)
+        fix_text, config = _ftfy()
+        new = fix_text(old, config)
         if new != old:
             out.append(text[pos:a])
             out.append(new)
