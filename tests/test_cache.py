@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sqlite3
 import zipfile
 import zlib
 from dataclasses import fields
@@ -264,6 +265,41 @@ def test_a_rebuild_copies_the_rows_of_unchanged_notes(shipped_project: Path, tmp
         citation = root / "templates" / "fields" / "citation.html"
         citation.write_text(citation.read_text(encoding="utf-8").replace('"dg-cite-source"', '"dg-cite-source dg-from"'), encoding="utf-8")
     assert rebuild(NOW + 4) == ([all_notes], every_card)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty collection", "other notes"])
+def test_a_collection_that_reads_back_wrong_is_not_copied(shipped_project: Path, tmp_path: Path, monkeypatch,
+                                                           damage: str) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    pipeline.build_project(shipped_project, now=NOW)
+    real_database = package.WrittenCollection.database
+
+    def damaged(self: package.WrittenCollection, pieces: package.DeflatedPieces) -> bytes | None:
+        database = real_database(self, pieces)
+        assert database is not None
+        if damage == "garbage":
+            return bytes(len(database))
+        connection = sqlite3.connect(":memory:")
+        connection.deserialize(database)
+        if damage == "empty collection":
+            connection.execute("DELETE FROM notes")
+        else:
+            connection.execute("UPDATE notes SET id = id + 1 WHERE id = (SELECT max(id) FROM notes)")
+        connection.commit()
+        return connection.serialize()
+
+    monkeypatch.setattr(package.WrittenCollection, "database", damaged)
+    card_file = Path("cards") / "kotkin-1932-famine-and-strain.yaml"
+    for root in (shipped_project, other):
+        text = (root / card_file).read_text(encoding="utf-8")
+        (root / card_file).write_text(text.replace("back: The 17th party conference", "back: The party conference"),
+                                      encoding="utf-8")
+    warm = pipeline.build_project(shipped_project, now=NOW + 1)
+    plain = pipeline.build_project(other, now=NOW + 1, use_cache=False)
+    assert warm.notes == plain.notes and warm.changed_notes == plain.changed_notes == 1
+    apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
+    assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
 
 
 def remove_entries(root: Path, *layers: str) -> None:

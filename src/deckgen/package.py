@@ -145,6 +145,11 @@ def signature(model: genanki.Model, note: NoteRow | KnownNote, mod: int, deck_id
     return note.guid, note.digest, model.model_id, mod, deck_id
 
 
+class StaleCollection(Exception):
+    """The collection to copy rows from does not read back as the one written: the caller
+    writes the package again from every note's rows."""
+
+
 @dataclass(frozen=True)
 class WrittenCollection:
     """A collection a build wrote, as the deflated pieces it was zipped in (by their keys in
@@ -381,18 +386,21 @@ def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Ma
     """Fill the collection from ``previous``: its rows of notes gone or changed are deleted,
     the changed and new notes inserted, and its tables copied over in id order, the order
     in which `_insert_rows` inserts, so that the pages come out the same."""
-    cursor.execute("ATTACH ':memory:' AS previous")
-    cursor.connection.deserialize(database, name="previous")
-    stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
-    cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
-    cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
-    _insert_rows(cursor, "previous", decks, previous.notes)
-    cursor.execute("INSERT INTO main.notes SELECT * FROM previous.notes")
-    cursor.execute("INSERT INTO main.cards SELECT * FROM previous.cards")
-    notes = cursor.execute("SELECT count(*) FROM main.notes").fetchone()[0]
-    cards = cursor.execute("SELECT count(*) FROM main.cards").fetchone()[0]
-    if notes != len(signatures):
-        raise ValueError("the earlier collection does not hold the notes it lists")
-    cursor.connection.commit()
-    cursor.execute("DETACH previous")
-    return notes, cards
+    try:
+        cursor.execute("ATTACH ':memory:' AS previous")
+        cursor.connection.deserialize(database, name="previous")
+        stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
+        cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
+        cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
+        _insert_rows(cursor, "previous", decks, previous.notes)
+        cursor.execute("INSERT INTO main.notes SELECT * FROM previous.notes")
+        cursor.execute("INSERT INTO main.cards SELECT * FROM previous.cards")
+        note_ids = [note_id for (note_id,) in cursor.execute("SELECT id FROM main.notes")]
+        cards = cursor.execute("SELECT count(*) FROM main.cards").fetchone()[0]
+        cursor.connection.commit()
+        cursor.execute("DETACH previous")
+    except sqlite3.DatabaseError as exc:
+        raise StaleCollection(str(exc)) from exc
+    if note_ids != sorted(signatures):
+        raise StaleCollection("the earlier collection does not hold the notes it lists")
+    return len(note_ids), cards

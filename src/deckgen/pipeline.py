@@ -599,8 +599,8 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import (DeckRows, DeflatedPieces, NoteRow, StampedModel, WrittenCollection, rows_needed,
-                          signatures_of, worth_copying, write_package)
+    from .package import (DeckRows, DeflatedPieces, NoteRow, StaleCollection, StampedModel, WrittenCollection,
+                          rows_needed, signatures_of, worth_copying, write_package)
 
     result = checked.result
     if result.report.failed():
@@ -715,7 +715,11 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     if tell is not None:
         tell(0, len(packages))
     for done, (path, package_decks) in enumerate(packages, 1):
-        stats, collection = write_package(path, package_decks, pieces, previous[path], signatures[path])
+        try:
+            stats, collection = write_package(path, package_decks, pieces, previous[path], signatures[path])
+        except StaleCollection:  # a cache that cannot be used only makes the build slower
+            _fill_rows(package_decks, set(signatures[path]), notes, memo, render)
+            stats, collection = write_package(path, package_decks, pieces, None, signatures[path])
         if collection != stored[path]:
             cache.put("collection", digest("collection", str(path)), collection)
         note_count += stats.notes
