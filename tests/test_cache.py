@@ -135,6 +135,16 @@ def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -
     pipeline.build_project(other, now=NOW + 2, split=True, use_cache=False)
     assert products(shipped_project) == products(other)
 
+    for root in (shipped_project, other):  # a rebuild of one package among many
+        card_file = root / "cards" / "kotkin-1932-famine-and-strain.yaml"
+        text = card_file.read_text(encoding="utf-8")
+        card_file.write_text(text.replace("back: The party conference", "back: The 17th party conference"),
+                             encoding="utf-8")
+    warm = pipeline.build_project(shipped_project, now=NOW + 3, split=True)
+    plain = pipeline.build_project(other, now=NOW + 3, split=True, use_cache=False)
+    assert warm.changed_notes == plain.changed_notes == 1
+    assert products(shipped_project) == products(other)
+
 
 def test_a_cached_run_builds_the_cards_of_edited_files_only(shipped_project: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
