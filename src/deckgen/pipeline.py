@@ -42,8 +42,9 @@ from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
-    from .package import DeckRows, KnownNote, NoteRow, Signature, StampedModel, WrittenCollection
-    from .render import CompiledNoteType
+    from .package import (DeckRows, DeflatedPieces, KnownNote, NoteRow, PackageStats, Signature, StampedModel,
+                          WrittenCollection)
+    from .render import CompiledNoteType, Renderer
 
 # A progress report: the stage, and how much of it is done out of how much.
 Progress = Callable[[str, int, int], None]
@@ -599,8 +600,7 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import (DeckRows, DeflatedPieces, NoteRow, StaleCollection, StampedModel, WrittenCollection,
-                          rows_needed, signatures_of, worth_copying, write_package)
+    from .package import DeflatedPieces
 
     result = checked.result
     if result.report.failed():
@@ -612,38 +612,87 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     templates = templates_dir_for(project)
     _check_paths(project, templates, out)
     render_key = _tree_digest(templates) if cache.enabled else ""
-    compiled_notetypes = _compiled_notetypes(cache, templates, project.root, render_key)
     ledger_path = project.root / LEDGER_FILE
     ledger = Ledger.load(ledger_path)
     now = build_time() if now is None else now
+    models = _stamped_models(_compiled_notetypes(cache, templates, project.root, render_key), ledger, now)
+
+    notes = _Notes(checked, templates, models, progress, render_key)
+    notes.render(notes.missing())
+    decks, changed = _decks(project, notes.notes, models, ledger, now)
+    out_dir = output_dir_for(project, out)
+    packages = _packages(project, decks, out_dir, split)
+
+    pieces_key = digest("pieces", str(out_dir), str(split))
+    known_pieces = cache.get("pieces", pieces_key)
+    pieces = DeflatedPieces(known_pieces if _are_pieces(known_pieces) else {})
+    previous = {path: _previous_collection(cache, path, package_decks, pieces, notes)
+                for path, package_decks in packages}
+    notes.save()
+
+    written = _write_packages(cache, packages, pieces, previous, notes, progress, split)
+    # The ledger follows the packages: if we die before this, the next build stamps anew.
+    ledger.save(ledger_path)
+    if pieces.used.keys() != pieces.known.keys():
+        cache.put("pieces", pieces_key, pieces.used)
+    return BuildResult(result, tuple(path for path, _ in packages), sum(stats.notes for stats in written),
+                       sum(stats.cards for stats in written), len(decks), changed)
+
+
+def _stamped_models(compiled_notetypes: dict[str, CompiledNoteType], ledger: Ledger,
+                    now: int) -> dict[str, StampedModel]:
+    """Each note type, with the ``mod`` the ledger gives its content."""
+    from .package import StampedModel
 
     models: dict[str, StampedModel] = {}
     for key, compiled in compiled_notetypes.items():
         spec = compiled.spec
         notetype_hash = content_hash([spec.name, [vars(f) for f in spec.fields], compiled.templates, compiled.css])
         models[key] = StampedModel(compiled, ledger.stamp_notetype(spec.name, notetype_hash, now))
+    return models
 
-    namespace = project.config.namespace
-    memo = None
-    if cache.enabled:
-        memo = _NoteMemo(cache, project, checked.card_keys, digest(checked.corpus, render_key, namespace))
-    cards = project.card_view  # a card whose note is remembered is never built
-    notes: list[NoteRow | KnownNote | None] = memo.remembered() if memo is not None else [None] * len(cards)
-    renderer = None
 
-    def render(indices: list[int]) -> None:
-        nonlocal renderer
+class _Notes:
+    """Each card's note: remembered from earlier builds (its ids and digest, or its full rows)
+    or rendered. A card whose note is remembered is never built."""
+
+    def __init__(self, checked: _Checked, templates: Path, models: dict[str, StampedModel],
+                 progress: Progress | None, render_key: str):
+        self.project = checked.result.project
+        self.anchors = checked.result.checked.anchors
+        self.templates = templates
+        self.models = models
+        self.progress = progress
+        self.namespace = self.project.config.namespace
+        self.memo = None
+        if checked.cache.enabled:
+            self.memo = _NoteMemo(checked.cache, self.project, checked.card_keys,
+                                  digest(checked.corpus, render_key, self.namespace))
+        self.cards = self.project.card_view
+        self.notes: list[NoteRow | KnownNote | None] = (
+            self.memo.remembered() if self.memo is not None else [None] * len(self.cards))
+        self._renderer: Renderer | None = None
+
+    def missing(self) -> list[int]:
+        return [i for i, note in enumerate(self.notes) if note is None]
+
+    def render(self, indices: list[int]) -> None:
+        """Render the notes of the cards at ``indices``, shared out over the cores."""
+        if not indices:
+            return
+        from .package import NoteRow
         from .render import Renderer
 
-        renderer = renderer or Renderer(templates, project.root)
+        renderer = self._renderer = self._renderer or Renderer(self.templates, self.project.root)
+        cards, sources, anchors, models, namespace = (self.cards, self.project.sources, self.anchors, self.models,
+                                                      self.namespace)
 
         def render_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[NoteRow]:
             rendered = []
             for done, i in enumerate(indices, 1):
                 entry = cards[i]
                 spec = NOTE_TYPES[entry.card.type]
-                fields_ = renderer.fields(entry, project.sources[entry.source_id],
-                                          result.checked.anchors.get(entry.id), spec)
+                fields_ = renderer.fields(entry, sources[entry.source_id], anchors.get(entry.id), spec)
                 tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
                 guid = note_guid(namespace, entry.id)
                 rendered.append(NoteRow.make(
@@ -654,20 +703,45 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
             return rendered
 
         for i, row in zip(indices, map_in_workers(render_share, indices, workers_for(len(indices)),
-                                                  _report(progress, "rendering notes")), strict=True):
-            notes[i] = row
-            if memo is not None:
-                memo.put(i, row)
+                                                  _report(self.progress, "rendering notes")), strict=True):
+            self.notes[i] = row
+            if self.memo is not None:
+                self.memo.put(i, row)
 
-    missing = [i for i, note in enumerate(notes) if note is None]
-    if missing:
-        render(missing)
+    def fill_rows(self, decks: Sequence[DeckRows], needed: set[int]) -> None:
+        """Put the full rows of the ``needed`` notes into ``decks``: read back from the cache,
+        or rendered again when the cache no longer holds them."""
+        from .package import KnownNote, NoteRow
 
+        indices = [i for i, note in enumerate(self.notes) if isinstance(note, KnownNote) and note.note_id in needed]
+        lost = []
+        for i in indices:
+            row = self.memo.row(i) if self.memo is not None else None
+            if row is None:
+                lost.append(i)
+            else:
+                self.notes[i] = row
+        self.render(lost)
+        full = {note.note_id: note for i in indices if isinstance(note := self.notes[i], NoteRow)}
+        for deck in decks:
+            deck.notes = [(model, full.get(note.note_id, note), mod) for model, note, mod in deck.notes]
+
+    def save(self) -> None:
+        if self.memo is not None:
+            self.memo.save()
+
+
+def _decks(project: Project, notes: Sequence[NoteRow | KnownNote | None], models: dict[str, StampedModel],
+           ledger: Ledger, now: int) -> tuple[list[DeckRows], int]:
+    """The notes grouped by theme into decks (in name order), each with the ``mod`` the ledger
+    gives its content; and how many notes are new or changed."""
+    from .package import DeckRows
+
+    cards = project.card_view
     root_deck = project.config.deck
     decks: dict[str, DeckRows] = {}
     changed = 0
-    ids = cards.ids
-    for card_id, theme, kind, note in zip(ids, cards.themes, cards.types, notes, strict=True):
+    for card_id, theme, kind, note in zip(cards.ids, cards.themes, cards.types, notes, strict=True):
         assert note is not None
         before = ledger.notes.get(card_id)
         mod = ledger.stamp_note(card_id, note.digest, now)
@@ -677,82 +751,75 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
             deck_name = f"{root_deck}::{theme}"
             deck = decks[theme] = DeckRows(stable_id("deck", deck_name), deck_name)
         deck.notes.append((models[kind], note, mod))
-    ledger.keep_only(set(ids))
+    ledger.keep_only(set(cards.ids))
+    return sorted(decks.values(), key=lambda deck: deck.name), changed
 
-    out_dir = output_dir_for(project, out)
-    ordered = sorted(decks.values(), key=lambda deck: deck.name)
-    if split:
-        names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in ordered])
-        packages = [(out_dir / names[deck.name.split("::", 1)[1]], [deck]) for deck in ordered]
-    else:
-        packages = [(out_dir / f"{slugify(root_deck) or 'deck'}.apkg", ordered)]
 
-    pieces_key = digest("pieces", str(out_dir), str(split))
-    known_pieces = cache.get("pieces", pieces_key)
-    pieces = DeflatedPieces(known_pieces if _are_pieces(known_pieces) else {})
+def _packages(project: Project, decks: list[DeckRows], out_dir: Path,
+              split: bool) -> list[tuple[Path, list[DeckRows]]]:
+    """Each package to write, and its decks: one package, or one per theme with ``split``."""
+    root_deck = project.config.deck
+    if not split:
+        return [(out_dir / f"{slugify(root_deck) or 'deck'}.apkg", decks)]
+    names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in decks])
+    return [(out_dir / names[deck.name.split("::", 1)[1]], [deck]) for deck in decks]
 
-    # A package's notes that an earlier build rendered are copied from the collection it wrote;
-    # where that collection lacks them (or is gone), their rows are read back or rendered again.
-    previous: dict[Path, tuple[WrittenCollection, bytes] | None] = {}
-    stored: dict[Path, WrittenCollection | None] = {}
-    signatures: dict[Path, dict[int, Signature]] = {}
-    for path, package_decks in packages:
-        collection = stored[path] = _written_collection(cache.get("collection", digest("collection", str(path))))
-        signatures[path] = signatures_of(package_decks)
-        database = None
-        if collection is not None and worth_copying(collection, signatures[path]):
-            database = collection.database(pieces)
-        previous[path] = (collection, database) if collection is not None and database is not None else None
-        needed = rows_needed(signatures[path], collection if database is not None else None)
-        if needed:
-            _fill_rows(package_decks, needed, notes, memo, render)
-    if memo is not None:
-        memo.save()
 
-    outputs: list[Path] = []
-    note_count = cards_written = 0
+@dataclass
+class _Previous:
+    """What a package's last build left: its collection as stored, and that collection's
+    bytes when its rows are worth copying; and the signatures of this build's notes."""
+
+    stored: WrittenCollection | None
+    database: bytes | None
+    signatures: dict[int, Signature]
+
+    @property
+    def copied(self) -> tuple[WrittenCollection, bytes] | None:
+        return (self.stored, self.database) if self.stored is not None and self.database is not None else None
+
+
+def _previous_collection(cache: Cache, path: Path, decks: list[DeckRows], pieces: DeflatedPieces,
+                         notes: _Notes) -> _Previous:
+    """The collection the last build wrote to ``path``, to copy unchanged notes from; the notes
+    it lacks (all of them when there is none) get their full rows."""
+    from .package import rows_needed, signatures_of, worth_copying
+
+    stored = _written_collection(cache.get("collection", digest("collection", str(path))))
+    signatures = signatures_of(decks)
+    database = None
+    if stored is not None and worth_copying(stored, signatures):
+        database = stored.database(pieces)
+    previous = _Previous(stored, database, signatures)
+    needed = rows_needed(signatures, previous.copied[0] if previous.copied is not None else None)
+    if needed:
+        notes.fill_rows(decks, needed)
+    return previous
+
+
+def _write_packages(cache: Cache, packages: list[tuple[Path, list[DeckRows]]], pieces: DeflatedPieces,
+                    previous: dict[Path, _Previous], notes: _Notes, progress: Progress | None,
+                    split: bool) -> list[PackageStats]:
+    """Write each package, and keep the collection it holds for the next build."""
+    from .package import StaleCollection, write_package
+
+    written = []
     tell = _report(progress, "writing packages" if split else "writing the package")
     if tell is not None:
         tell(0, len(packages))
-    for done, (path, package_decks) in enumerate(packages, 1):
+    for done, (path, decks) in enumerate(packages, 1):
+        before = previous[path]
         try:
-            stats, collection = write_package(path, package_decks, pieces, previous[path], signatures[path])
+            stats, collection = write_package(path, decks, pieces, before.copied, before.signatures)
         except StaleCollection:  # a cache that cannot be used only makes the build slower
-            _fill_rows(package_decks, set(signatures[path]), notes, memo, render)
-            stats, collection = write_package(path, package_decks, pieces, None, signatures[path])
-        if collection != stored[path]:
+            notes.fill_rows(decks, set(before.signatures))
+            stats, collection = write_package(path, decks, pieces, None, before.signatures)
+        if collection != before.stored:
             cache.put("collection", digest("collection", str(path)), collection)
-        note_count += stats.notes
-        cards_written += stats.cards
-        outputs.append(path)
+        written.append(stats)
         if tell is not None:
             tell(done, len(packages))
-    # The ledger follows the packages: if we die before this, the next build stamps anew.
-    ledger.save(ledger_path)
-    if pieces.used.keys() != pieces.known.keys():
-        cache.put("pieces", pieces_key, pieces.used)
-    return BuildResult(result, tuple(outputs), note_count, cards_written, len(ordered), changed)
-
-
-def _fill_rows(decks: Sequence[DeckRows], needed: set[int], notes: list[NoteRow | KnownNote | None],
-               memo: _NoteMemo | None, render: Callable[[list[int]], None]) -> None:
-    """Put the full rows of the ``needed`` notes into ``decks``: read back from the cache,
-    or rendered again when the cache no longer holds them."""
-    from .package import KnownNote, NoteRow
-
-    indices = [i for i, note in enumerate(notes) if isinstance(note, KnownNote) and note.note_id in needed]
-    lost = []
-    for i in indices:
-        row = memo.row(i) if memo is not None else None
-        if row is None:
-            lost.append(i)
-        else:
-            notes[i] = row
-    if lost:
-        render(lost)
-    full = {note.note_id: note for i in indices if isinstance(note := notes[i], NoteRow)}
-    for deck in decks:
-        deck.notes = [(model, full.get(note.note_id, note), mod) for model, note, mod in deck.notes]
+    return written
 
 
 def _written_collection(value: Any) -> WrittenCollection | None:
