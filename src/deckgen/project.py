@@ -516,6 +516,10 @@ def _check_identity(project: Project, report: Report) -> None:
         file, index = seen
         return file.cards[index].at("id")
 
+    every_id = [card_id for file in project.files for card_id in file.ids]
+    # Nearly always every id is distinct, even without its hyphens: that is found out at once.
+    clash = (len(set(every_id)) != len(every_id)
+             or len({card_id.replace("-", "") for card_id in every_id}) != len(every_id))
     for file in project.files:
         if file.theme in themes:
             report.add(
@@ -523,6 +527,8 @@ def _check_identity(project: Project, report: Report) -> None:
                                 f"theme {file.theme!r} is also declared in {themes[file.theme]}")
             )
         themes.setdefault(file.theme, file.path)
+        if not clash:
+            continue
         for index, card_id in enumerate(file.ids):
             if card_id in first_seen:
                 report.add(
