@@ -108,16 +108,17 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
             if memo is not None:
                 memo.put(i, verdict)
     anchors = Anchors()
+    ids = cards.ids
     for i, verdict in enumerate(verdicts):
         findings, anchor = verdict  # type: ignore[misc]
         failed = False
         for code, key, message, hint, related, severity in findings:
-            diagnostic = Diagnostic.make(code, cards[i].at(key), message, card=cards.ids[i], hint=hint,
+            diagnostic = Diagnostic.make(code, cards[i].at(key), message, card=ids[i], hint=hint,
                                          related=related, severity=severity)
             failed = failed or diagnostic.is_error
             report.add(diagnostic)
         if anchor is not None and not failed:
-            anchors.add(cards.ids[i], anchor)
+            anchors.add(ids[i], anchor)
     return Checked(anchors)
 
 
