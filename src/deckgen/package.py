@@ -323,8 +323,9 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
                   signatures: Mapping[int, Signature] | None = None) -> tuple[PackageStats, WrittenCollection]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
-    of notes unchanged since ``previous`` (a collection and its bytes) was written are
-    copied from it. ``signatures`` are those of `signatures_of`, when known already."""
+    of notes unchanged since ``previous`` (a collection and its bytes, when `worth_copying`)
+    was written are copied from it. ``signatures`` are those of `signatures_of`, when known
+    already."""
     signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
@@ -338,7 +339,7 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
             decks_json, models_json = _col_json(decks, cursor)
             cursor.execute("UPDATE col SET decks = ?, models = ?", (decks_json, models_json))
         connection.commit()  # a database is attached outside a transaction only
-        if previous is not None and worth_copying(previous[0], signatures):
+        if previous is not None:
             notes, cards = _copy_rows(cursor, decks, signatures, *previous)
         else:
             notes, cards = _insert_rows(cursor, "main", decks, {})
