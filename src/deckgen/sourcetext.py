@@ -23,12 +23,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-import functools
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
 
 __all__ = [
     "Footnote",
@@ -47,11 +45,12 @@ ELLIPSIS = "…"  # the one form every ellipsis takes in normalised text
 # Quotation marks are dropped from normalised text; apostrophes inside words stay as "'".
 DASH = "-"  # the one form every dash and hyphen takes, with no space around it
 
+
 # ftfy repairs mojibake and encoding damage only; quotes, line breaks and Unicode
 # normalisation are handled by the passes below so that their offsets are tracked.
 # A space is not taken for a lost no-break-space byte: white space is collapsed
 # here, so that guess would make the repair depend on line breaks and spacing.
-@functools.lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def _ftfy() -> tuple[Callable[[str, Any], str], Any]:
     """ftfy's fixer and deckgen's configuration of it, imported on first use: a run whose
     sources are cached and whose cards are plain ASCII never needs it."""
@@ -66,6 +65,7 @@ def _ftfy() -> tuple[Callable[[str, Any], str], Any]:
         explain=True,  # ftfy passes this configuration to its encoding fixer only when explaining
     )
     return ftfy.fix_text, config
+
 
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _SUPER_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
