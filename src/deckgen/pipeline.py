@@ -790,11 +790,10 @@ def _previous_collection(cache: Cache, path: Path, decks: list[DeckRows], pieces
     database = None
     if stored is not None and worth_copying(stored, signatures):
         database = stored.database(pieces)
-    previous = _Previous(stored, database, signatures)
-    needed = rows_needed(signatures, previous.copied[0] if previous.copied is not None else None)
+    needed = rows_needed(signatures, stored if database is not None else None)
     if needed:
         notes.fill_rows(decks, needed)
-    return previous
+    return _Previous(stored, database, signatures)
 
 
 def _write_packages(cache: Cache, packages: list[tuple[Path, list[DeckRows]]], pieces: DeflatedPieces,
