@@ -342,7 +342,7 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
         if previous is not None:
             notes, cards = _copy_rows(cursor, decks, signatures, *previous)
         else:
-            notes, cards = _insert_rows(cursor, "main", decks, {})
+            notes, cards = _insert_rows(cursor, "main", decks)
         # An index built over the finished table is sorted once instead of kept in order row by row.
         for statement in indexes:
             cursor.execute(statement)
@@ -359,14 +359,14 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
 
 
 def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
-                 present: Mapping[int, Signature]) -> tuple[int, int]:
-    """Insert into ``schema``'s tables the notes of ``decks`` and their cards, but for the
-    notes ``present`` with the same signature."""
+                 only: set[int] | None = None) -> tuple[int, int]:
+    """Insert into ``schema``'s tables the notes of ``decks`` (those ``only`` names, when
+    given) and their cards."""
     note_rows: list[tuple] = []
     card_rows: list[tuple] = []
     for deck in decks:
         for model, note, mod in deck.notes:
-            if present and present.get(note.note_id) == signature(model, note, mod, deck.deck_id):
+            if only is not None and note.note_id not in only:
                 continue
             if not isinstance(note, NoteRow):
                 raise ValueError(f"the rows of note {note.guid!r} are neither given nor in the earlier collection")
@@ -393,7 +393,7 @@ def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Ma
         stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
         cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
         cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
-        _insert_rows(cursor, "previous", decks, previous.notes)
+        _insert_rows(cursor, "previous", decks, rows_needed(signatures, previous))
         cursor.execute("INSERT INTO main.notes SELECT * FROM previous.notes")
         cursor.execute("INSERT INTO main.cards SELECT * FROM previous.cards")
         note_ids = [note_id for (note_id,) in cursor.execute("SELECT id FROM main.notes")]

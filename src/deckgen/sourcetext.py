@@ -23,7 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -782,7 +782,7 @@ class SourceText:
             return ""
         ra = self.raw_offsets[a]
         rb = max(self.raw_ends[b - 1], ra)  # raw_span(a, b), inline: passages are many
-        spaced = self._spaced
+        spaced = self._words_source()
         # The cut-out blocks are sorted and disjoint: those overlapping [ra, rb)
         # follow one another from the first ending after ra. They split [ra, rb)
         # into pieces whose words, in order, are the passage.
@@ -802,9 +802,20 @@ class SourceText:
             words.append(spaced.words(pos, rb))
         return " ".join(w for w in words if w)
 
-    @cached_property
-    def _spaced(self) -> _SpacedRaw:
-        return _SpacedRaw(self.raw)
+    def _words_source(self) -> _SpacedRaw | _PlainRaw:
+        """Where passages take their words from: the raw text itself for the first few (a
+        rebuild after an edit asks for a handful), then a white-space-collapsed copy made
+        once, which makes each of the many a check asks for a slice."""
+        spaced = self.__dict__.get("_spaced")
+        if spaced is not None:
+            return spaced
+        asked = self.__dict__.get("_passages", 0) + 1
+        object.__setattr__(self, "_passages", asked)
+        if asked <= _PLAIN_PASSAGES:
+            return _PlainRaw(self.raw)
+        spaced = _SpacedRaw(self.raw)
+        object.__setattr__(self, "_spaced", spaced)
+        return spaced
 
     # -- apparatus -----------------------------------------------------------------------
 
@@ -859,6 +870,22 @@ class SourceText:
             return None
         loc = self.locators[i]
         return loc if loc.start <= self._next_paragraph(end) else None
+
+
+# Passages of a source taken straight from its raw text before its collapsed copy is made.
+_PLAIN_PASSAGES = 32
+
+
+class _PlainRaw:
+    """A raw text, its words taken as they are asked for."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+
+    def words(self, a: int, b: int) -> str:
+        return " ".join(self.raw[a:b].split())
 
 
 class _SpacedRaw:
