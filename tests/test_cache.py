@@ -20,7 +20,7 @@ import pytest
 from deckgen import cache as cache_module
 from deckgen import errorcodes as codes
 from deckgen import package, pipeline, render
-from deckgen.cache import CACHE_DIR
+from deckgen.cache import CACHE_DIR, Cache
 
 NOW = 1_700_000_000
 
@@ -263,13 +263,22 @@ def test_a_rebuild_copies_the_rows_of_unchanged_notes(shipped_project: Path, tmp
     assert rebuild(NOW + 1) == ([1], edited)
     assert rebuild(NOW + 1) == ([0], [])
 
-    # The pieces of the collection gone: every note is inserted again, from the rows kept.
+    # The deflated pieces gone: they are deflated again, and the rows still copied.
     remove_entries(shipped_project, "pieces")
     edit("back: The party conference", "back: The 17th party conference")
-    assert rebuild(NOW + 2) == ([all_notes], edited)
+    assert rebuild(NOW + 2) == ([1], edited)
+    # The bytes of the last collection gone: every note is inserted again, from the rows kept;
+    # and the collection is kept again, though it has not changed.
+    remove_entries(shipped_project, "database")
+    assert rebuild(NOW + 2) == ([all_notes], [])
+    edit("back: The 17th party conference", "back: The party conference")
+    assert rebuild(NOW + 3) == ([1], edited)
     # Those rows gone as well: the notes are rendered again.
-    remove_entries(shipped_project, "pieces", "rows")
+    remove_entries(shipped_project, "database", "rows")
     assert rebuild(NOW + 3) == ([all_notes], every_card)
+    # Only the last collection's bytes are kept.
+    assert len([entry for entry in (shipped_project / CACHE_DIR / "database").iterdir()
+                if entry.name != ".gitignore"]) == 1
     # A template that changes every note: nothing is worth copying.
     for root in (shipped_project, other):
         citation = root / "templates" / "fields" / "citation.html"
@@ -283,11 +292,11 @@ def test_a_collection_that_reads_back_wrong_is_not_copied(shipped_project: Path,
     other = tmp_path / "other"
     shutil.copytree(shipped_project, other)
     pipeline.build_project(shipped_project, now=NOW)
-    real_database = package.WrittenCollection.database
+    real_get_bytes = Cache.get_bytes
 
-    def damaged(self: package.WrittenCollection, pieces: package.DeflatedPieces) -> bytes | None:
-        database = real_database(self, pieces)
-        assert database is not None
+    def damaged(self: Cache, layer: str, key: str) -> bytes | memoryview | None:
+        database = real_get_bytes(self, layer, key)
+        assert layer == "database" and database is not None
         if damage == "garbage":
             return bytes(len(database))
         connection = sqlite3.connect(":memory:")
@@ -299,7 +308,7 @@ def test_a_collection_that_reads_back_wrong_is_not_copied(shipped_project: Path,
         connection.commit()
         return connection.serialize()
 
-    monkeypatch.setattr(package.WrittenCollection, "database", damaged)
+    monkeypatch.setattr(Cache, "get_bytes", damaged)
     card_file = Path("cards") / "kotkin-1932-famine-and-strain.yaml"
     for root in (shipped_project, other):
         text = (root / card_file).read_text(encoding="utf-8")

@@ -262,26 +262,42 @@ class Cache:
 
     def get(self, layer: str, key: str) -> Any | None:
         """The value stored under ``key``, or None when there is none that reads back whole."""
-        self.used.setdefault(layer, set()).add(key[:64])
         try:
-            folder = self._layer(layer)
-            if folder is None:
-                raise FileNotFoundError(layer)
-            data = _read_regular(folder / key[:64])
-            if len(data) < _HEADER or not data.startswith(_MAGIC):
-                raise ValueError("not a cache entry")
-            crc = int.from_bytes(data[len(_MAGIC):len(_MAGIC) + 4], "little")
-            if data[len(_MAGIC) + 4:_HEADER] != bytes.fromhex(key[:64]):
-                raise ValueError("entry stored under another key")
-            payload = memoryview(data)[_HEADER:]
-            if zlib.crc32(payload) != crc:
-                raise ValueError("checksum mismatch")
+            payload = self._payload(layer, key)
             value = _Unpickler(io.BytesIO(payload)).load()
         except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never an error
             self.misses += 1
             return None
         self.hits += 1
         return value
+
+    def get_bytes(self, layer: str, key: str) -> memoryview | None:
+        """The bytes stored under ``key`` by `put_bytes` (a view, not a copy), or None when there
+        are none that read back whole."""
+        try:
+            payload = self._payload(layer, key)
+        except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never an error
+            self.misses += 1
+            return None
+        self.hits += 1
+        return payload
+
+    def _payload(self, layer: str, key: str) -> memoryview:
+        """The checked payload of the entry stored under ``key``; raises when there is none."""
+        self.used.setdefault(layer, set()).add(key[:64])
+        folder = self._layer(layer)
+        if folder is None:
+            raise FileNotFoundError(layer)
+        data = _read_regular(folder / key[:64])
+        if len(data) < _HEADER or not data.startswith(_MAGIC):
+            raise ValueError("not a cache entry")
+        crc = int.from_bytes(data[len(_MAGIC):len(_MAGIC) + 4], "little")
+        if data[len(_MAGIC) + 4:_HEADER] != bytes.fromhex(key[:64]):
+            raise ValueError("entry stored under another key")
+        payload = memoryview(data)[_HEADER:]
+        if zlib.crc32(payload) != crc:
+            raise ValueError("checksum mismatch")
+        return payload
 
     def contains(self, layer: str, key: str) -> bool:
         """Whether an entry is stored under ``key`` (it may still fail to read back)."""
@@ -292,13 +308,25 @@ class Cache:
         """Spare an entry from `prune` although this run did not read it."""
         self.used.setdefault(layer, set()).add(key[:64])
 
+    def forget(self, layer: str, key: str) -> None:
+        """Leave an entry that this run read to `prune`: what replaces it has been stored."""
+        self.used.get(layer, set()).discard(key[:64])
+
     def put(self, layer: str, key: str, value: Any) -> None:
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            self.used.setdefault(layer, set()).add(key[:64])
+            return  # a cache that cannot be written only makes the next run slower
+        self.put_bytes(layer, key, payload)
+
+    def put_bytes(self, layer: str, key: str, payload: bytes) -> None:
+        """Store ``payload`` as it is, for `get_bytes` (`put` stores a value pickled)."""
         self.used.setdefault(layer, set()).add(key[:64])
         try:
             folder = self._layer(layer, create=True)
             if folder is None:
                 return
-            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             header = _MAGIC + zlib.crc32(payload).to_bytes(4, "little") + bytes.fromhex(key[:64])
 
             def write(handle: Any) -> None:
@@ -306,7 +334,7 @@ class Cache:
                 handle.write(payload)
 
             write_atomically(folder / key[:64], write, durable=False)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 
     def prune(self, layers: Iterable[str]) -> None:
@@ -376,10 +404,16 @@ class NoCache(Cache):
     def get(self, layer: str, key: str) -> Any | None:
         return None
 
+    def get_bytes(self, layer: str, key: str) -> memoryview | None:
+        return None
+
     def contains(self, layer: str, key: str) -> bool:
         return False
 
     def put(self, layer: str, key: str, value: Any) -> None:
+        return None
+
+    def put_bytes(self, layer: str, key: str, payload: bytes) -> None:
         return None
 
     def prune(self, layers: Iterable[str]) -> None:

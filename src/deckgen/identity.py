@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import genanki
-
 from . import errorcodes as codes
 from .atomic import write_bytes_atomically
 from .diagnostics import DeckgenError, Diagnostic, Location
@@ -29,6 +27,8 @@ LEDGER_VERSION = 1
 
 
 def note_guid(namespace: str, card_id: str) -> str:
+    import genanki  # on first use: a check, or a rebuild that renders no note, never needs it
+
     return genanki.guid_for("deckgen", namespace, card_id)
 
 

@@ -32,6 +32,8 @@ Text = Annotated[StrictStr, AfterValidator(_not_blank)]
 # Quotations, evidence and cloze sentences are looked up in the sources; a span longer than a
 # few pages is no quotation, and matching it would take minutes.
 MAX_SPAN_CHARS = 10_000
+# The inline markup card text may carry; the rest is escaped when rendered.
+ALLOWED_TAGS = frozenset({"em", "strong", "b", "i", "u", "br", "sub", "sup"})
 Span = Annotated[Text, Field(max_length=MAX_SPAN_CHARS)]
 Tag = Annotated[StrictStr, Field(pattern=TAG_PATTERN)]
 # YAML hands us a date for 1941-06-22, an int for 1941 and a string for "1941-06".

@@ -14,9 +14,10 @@ into one valid deflate stream, and its bytes depend only on the collection.
 A rebuild after a small edit changes a few pages of the collection, so the
 pieces an earlier build deflated are kept (by the digest of their input) and
 only the pieces whose bytes changed are deflated again. Such a rebuild does not
-insert every row either: the collection written last is inflated from those
-pieces, its changed notes replaced, and its tables copied in id order, which
-lays the pages out exactly as inserting every row would.
+insert every row either: the collection written last (kept by the caller) has
+its changed notes replaced, and its tables are copied in id order, which lays
+the pages out exactly as inserting every row would; a piece whose bytes are
+those of the last collection's is known without hashing it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Union
 
 import genanki
 from genanki.apkg_col import APKG_COL
@@ -50,6 +51,8 @@ _DEFLATE_LEVEL = 6
 _LARGE_DEFLATE_LEVEL = 1
 _LARGE = 16 << 20
 _PIECE = 1 << 20  # bytes deflated independently; small enough to share out, large enough to compress well
+
+Buffer = Union[bytes, memoryview]
 
 
 class StampedModel(genanki.Model):
@@ -120,10 +123,10 @@ class NoteRow:
         )
 
 
-@dataclass(frozen=True)
-class KnownNote:
+class KnownNote(NamedTuple):
     """A note that an earlier build rendered: its ids and digest, without its rows, which
-    are copied from the collection that build wrote (see `WrittenCollection`)."""
+    are copied from the collection that build wrote (see `WrittenCollection`). (A named
+    tuple: a rebuild makes one for every card.)"""
 
     note_id: int
     guid: str
@@ -152,30 +155,15 @@ class StaleCollection(Exception):
 
 @dataclass(frozen=True)
 class WrittenCollection:
-    """A collection a build wrote, as the deflated pieces it was zipped in (by their keys in
-    `DeflatedPieces`), and the signature of each of its notes, by note id. The next build
-    copies the rows of the notes whose signature is unchanged instead of inserting them
-    again, and the copy is the same, byte for byte, as inserting them."""
+    """What a build wrote into a package's collection: the keys (in `DeflatedPieces`) of the
+    pieces it was zipped in, its size, and the signature of each of its notes, by note id.
+    Given the collection's bytes, the next build copies the rows of the notes whose signature
+    is unchanged instead of inserting them again, and the copy is the same, byte for byte,
+    as inserting them."""
 
     pieces: tuple[str, ...]
     size: int
     notes: Mapping[int, Signature]
-
-    def database(self, pieces: DeflatedPieces) -> bytes | None:
-        """The collection's bytes, inflated from ``pieces``; None when some are gone."""
-        deflated = [pieces.known.get(key) for key in self.pieces]
-        if not all(isinstance(piece, bytes) for piece in deflated):
-            return None
-
-        def inflate(piece: bytes) -> bytes:
-            return zlib.decompressobj(-15).decompress(piece)  # each piece starts a stream of its own
-
-        try:
-            with ThreadPoolExecutor(min(len(deflated), os.cpu_count() or 1) or 1) as pool:
-                database = b"".join(pool.map(inflate, deflated))
-        except zlib.error:
-            return None
-        return database if len(database) == self.size else None
 
 
 def signatures_of(decks: Sequence[DeckRows]) -> dict[int, Signature]:
@@ -236,19 +224,39 @@ class DeflatedPieces:
     used: dict[str, bytes] = field(default_factory=dict)
 
 
-def _deflated(data: bytes, pieces: DeflatedPieces, order: list[str]) -> Iterator[bytes]:
+def _level(size: int) -> int:
+    return _LARGE_DEFLATE_LEVEL if size >= _LARGE else _DEFLATE_LEVEL
+
+
+def _deflated(data: bytes, pieces: DeflatedPieces, order: list[str],
+              earlier: tuple[WrittenCollection, Buffer] | None = None) -> Iterator[bytes]:
     """Raw deflate of ``data``, piece by piece in order: each piece by a fresh compressor,
-    all but the last ending on a byte-aligned flush, so that the pieces join into one stream."""
+    all but the last ending on a byte-aligned flush, so that the pieces join into one stream.
+    ``earlier`` is a collection written before, and its bytes: a piece equal to the one in
+    the same place there has the key that one had."""
     view = memoryview(data)
     starts = list(range(0, len(data), _PIECE)) or [0]
     last = len(starts) - 1
-    level = _LARGE_DEFLATE_LEVEL if len(data) >= _LARGE else _DEFLATE_LEVEL
+    level = _level(len(data))
+    known_keys: tuple[str, ...] = ()
+    before: Buffer = b""
+    if earlier is not None and _level(earlier[0].size) == level:
+        known_keys = earlier[0].pieces
+        before = earlier[1]
+
+    def key_of(k: int, chunk: memoryview) -> str:
+        if k < len(known_keys) and (k == last) == (k == len(known_keys) - 1):
+            start = starts[k]
+            # Compared as bytes: comparing two memoryviews goes byte by byte in Python's C code.
+            if bytes(chunk) == bytes(before[start:start + _PIECE]):
+                return known_keys[k]
+        digest = hashlib.sha256(b"%d %d " % (level, k == last))
+        digest.update(chunk)
+        return digest.hexdigest()
 
     def piece(k: int) -> tuple[str, bytes]:
         chunk = view[starts[k]:starts[k] + _PIECE]
-        digest = hashlib.sha256(b"%d %d " % (level, k == last))
-        digest.update(chunk)
-        key = digest.hexdigest()
+        key = key_of(k, chunk)
         done = pieces.known.get(key)
         if isinstance(done, bytes):
             return key, done
@@ -271,10 +279,11 @@ def _deflated(data: bytes, pieces: DeflatedPieces, order: list[str]) -> Iterator
 
 
 def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: DeflatedPieces,
-               orders: Sequence[list[str]]) -> None:
+               orders: Sequence[list[str]], earlier: Sequence[tuple[WrittenCollection, Buffer] | None]) -> None:
     """A zip archive of deflated members with fixed dates and permissions, written as it is
     compressed; each member's header gets its compressed size once that is known. The keys
-    of each member's pieces go to its list in ``orders``."""
+    of each member's pieces go to its list in ``orders``; ``earlier`` holds, for each member,
+    what `_deflated` may compare it with."""
     if sum(len(data) for _, data in members) >= 1 << 31:
         raise ValueError("the collection is too large for a zip archive without zip64")
     year, month, day, hour, minute, second = _ZIP_DATE
@@ -282,7 +291,7 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: Defl
     dos_date = (year - 1980) << 9 | month << 5 | day
     central: list[bytes] = []
     offset = 0
-    for (name, data), order in zip(members, orders, strict=True):
+    for (name, data), order, before in zip(members, orders, earlier, strict=True):
         crc = zlib.crc32(data)
         encoded = name.encode("ascii")
 
@@ -292,7 +301,7 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[str, bytes]], pieces: Defl
 
         out.write(local_header(0))
         packed = 0
-        for piece in _deflated(data, pieces, order):
+        for piece in _deflated(data, pieces, order, before):
             out.write(piece)
             packed += len(piece)
         out.seek(offset)
@@ -319,13 +328,13 @@ def _first(row: tuple) -> int:
 
 
 def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None,
-                  previous: tuple[WrittenCollection, bytes] | None = None,
-                  signatures: Mapping[int, Signature] | None = None) -> tuple[PackageStats, WrittenCollection]:
+                  previous: tuple[WrittenCollection, Buffer] | None = None,
+                  signatures: Mapping[int, Signature] | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
     of notes unchanged since ``previous`` (a collection and its bytes, when `worth_copying`)
     was written are copied from it. ``signatures`` are those of `signatures_of`, when known
-    already."""
+    already. Returns the collection written, and its bytes, for the next build."""
     signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
@@ -353,9 +362,9 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
     pieces = pieces if pieces is not None else DeflatedPieces()
     orders: tuple[list[str], list[str]] = ([], [])
     write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")],
-                                                  pieces, orders))
+                                                  pieces, orders, [previous, None]))
     written = WrittenCollection(tuple(orders[0]), len(database), signatures)
-    return PackageStats(notes=notes, cards=cards, decks=len(decks)), written
+    return PackageStats(notes=notes, cards=cards, decks=len(decks)), written, database
 
 
 def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
@@ -383,7 +392,7 @@ def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
 
 
 def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Mapping[int, Signature],
-               previous: WrittenCollection, database: bytes) -> tuple[int, int]:
+               previous: WrittenCollection, database: Buffer) -> tuple[int, int]:
     """Fill the collection from ``previous``: its rows of notes gone or changed are deleted,
     the changed and new notes inserted, and its tables copied over in id order, the order
     in which `_insert_rows` inserts, so that the pages come out the same."""

@@ -20,9 +20,9 @@ import hashlib
 import os
 import pickle
 import re
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -42,6 +42,8 @@ from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from .package import (DeckRows, DeflatedPieces, KnownNote, NoteRow, PackageStats, Signature, StampedModel,
                           WrittenCollection)
     from .render import CompiledNoteType, Renderer
@@ -221,6 +223,8 @@ class _Normaliser:
         if self.closed or cpus() < 2 or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES:
             return
         if self.pool is None:
+            from concurrent.futures import ProcessPoolExecutor  # imported only when sources are normalised
+
             try:
                 self.pool = ProcessPoolExecutor(max_workers=cpus())
             except (OSError, NotImplementedError, ValueError):
@@ -459,7 +463,8 @@ def _decode_known(stored: Any) -> dict[str, Any]:
     if not isinstance(stored, dict):
         return {}
     try:
-        return {key: KnownNote(*note) for key, note in stored.items()}
+        make = KnownNote._make
+        return {key: make(note) for key, note in stored.items()}
     except TypeError:
         return {}
 
@@ -580,7 +585,8 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
             result = _build(checked, out, split, now, progress)
         except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
             raise _unwritable(exc, checked.result.project.root) from exc
-        checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection"))
+        checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
+                             "database"))
         return result
 
 
@@ -600,8 +606,6 @@ def _compiled_notetypes(cache: Cache, templates: Path, root: Path, render_key: s
 
 def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
            progress: Progress | None) -> BuildResult:
-    from .package import DeflatedPieces
-
     result = checked.result
     if result.report.failed():
         raise ContentError(result.report)
@@ -617,24 +621,23 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     now = build_time() if now is None else now
     models = _stamped_models(_compiled_notetypes(cache, templates, project.root, render_key), ledger, now)
 
-    notes = _Notes(checked, templates, models, progress, render_key)
-    notes.render(notes.missing())
-    decks, changed = _decks(project, notes.notes, models, ledger, now)
     out_dir = output_dir_for(project, out)
-    packages = _packages(project, decks, out_dir, split)
+    paths = _package_paths(project, out_dir, split)
+    with _Collections(cache, digest("pieces", str(out_dir), str(split)), paths.values()) as collections:
+        notes = _Notes(checked, templates, models, progress, render_key)
+        notes.render(notes.missing())
+        decks, changed = _decks(project, notes.notes, models, ledger, now)
+        packages = _packages(decks, paths, split)
 
-    pieces_key = digest("pieces", str(out_dir), str(split))
-    known_pieces = cache.get("pieces", pieces_key)
-    pieces = DeflatedPieces(known_pieces if _are_pieces(known_pieces) else {})
-    previous = {path: _previous_collection(cache, path, package_decks, pieces, notes)
-                for path, package_decks in packages}
-    notes.save()
+        pieces = collections.pieces()
+        previous = {path: _previous_collection(collections, path, package_decks, notes)
+                    for path, package_decks in packages}
+        notes.save()
 
-    written = _write_packages(cache, packages, pieces, previous, notes, progress, split)
-    # The ledger follows the packages: if we die before this, the next build stamps anew.
-    ledger.save(ledger_path)
-    if pieces.used.keys() != pieces.known.keys():
-        cache.put("pieces", pieces_key, pieces.used)
+        written = _write_packages(collections, packages, pieces, previous, notes, progress, split)
+        # The ledger follows the packages: if we die before this, the next build stamps anew.
+        ledger.save(ledger_path)
+        collections.keep_pieces(pieces)
     return BuildResult(result, tuple(path for path, _ in packages), sum(stats.notes for stats in written),
                        sum(stats.cards for stats in written), len(decks), changed)
 
@@ -755,14 +758,104 @@ def _decks(project: Project, notes: Sequence[NoteRow | KnownNote | None], models
     return sorted(decks.values(), key=lambda deck: deck.name), changed
 
 
-def _packages(project: Project, decks: list[DeckRows], out_dir: Path,
-              split: bool) -> list[tuple[Path, list[DeckRows]]]:
-    """Each package to write, and its decks: one package, or one per theme with ``split``."""
+def _package_paths(project: Project, out_dir: Path, split: bool) -> dict[str | None, Path]:
+    """The file of each package: of the one package (under None), or of each theme's with ``split``."""
     root_deck = project.config.deck
     if not split:
-        return [(out_dir / f"{slugify(root_deck) or 'deck'}.apkg", decks)]
-    names = package_names(root_deck, [deck.name.split("::", 1)[1] for deck in decks])
-    return [(out_dir / names[deck.name.split("::", 1)[1]], [deck]) for deck in decks]
+        return {None: out_dir / f"{slugify(root_deck) or 'deck'}.apkg"}
+    themes = sorted(set(project.card_view.themes))
+    return {theme: out_dir / name for theme, name in package_names(root_deck, themes).items()}
+
+
+def _packages(decks: list[DeckRows], paths: Mapping[str | None, Path],
+              split: bool) -> list[tuple[Path, list[DeckRows]]]:
+    """Each package to write, and its decks: one package, or one per theme with ``split``."""
+    if not split:
+        return [(paths[None], decks)]
+    return [(paths[deck.name.split("::", 1)[1]], [deck]) for deck in decks]
+
+
+class _Collections:
+    """The collections the last build wrote, with the deflated pieces they were zipped in, read
+    from the cache by a thread while the notes are got ready; and those this build writes,
+    kept by threads while it finishes. The bytes of a collection are kept under the digest of
+    its pieces' keys, so that they are always those of the collection stored with them."""
+
+    def __init__(self, cache: Cache, pieces_key: str, paths: Iterable[Path]):
+        self.cache = cache
+        self.pieces_key = pieces_key
+        self.earlier: dict[Path, tuple[WrittenCollection | None, memoryview | None]] = {}
+        self.known_pieces: Any = None
+        self.threads: list[threading.Thread] = []
+        self.reader: threading.Thread | None = None
+        if cache.enabled:
+            self.reader = self._start(self._read, list(paths))
+
+    def __enter__(self) -> _Collections:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def _start(self, target: Callable[..., None], *args: Any) -> threading.Thread:
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:  # noqa: BLE001 - a cache that fails only makes a build slower
+                pass
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def _read(self, paths: list[Path]) -> None:
+        self.known_pieces = self.cache.get("pieces", self.pieces_key)
+        for path in paths:
+            stored = _written_collection(self.cache.get("collection", digest("collection", str(path))))
+            database = None
+            if stored is not None:
+                database = self.cache.get_bytes("database", _database_key(stored))
+                if database is not None and len(database) != stored.size:
+                    database = None
+            self.earlier[path] = (stored, database)
+
+    def _wait(self) -> None:
+        if self.reader is not None:
+            self.reader.join()
+            self.reader = None
+
+    def pieces(self) -> DeflatedPieces:
+        from .package import DeflatedPieces
+
+        self._wait()
+        known = self.known_pieces
+        return DeflatedPieces(known if _are_pieces(known) else {})
+
+    def last(self, path: Path) -> tuple[WrittenCollection | None, memoryview | None]:
+        """The collection last written to ``path``, and its bytes, as far as the cache has them."""
+        self._wait()
+        return self.earlier.get(path, (None, None))
+
+    def keep(self, path: Path, collection: WrittenCollection, database: bytes) -> None:
+        """Keep the collection just written to ``path``, for the next build."""
+        stored, stored_database = self.last(path)
+        self.earlier[path] = (stored, None)  # its bytes are no longer wanted
+        if collection != stored:
+            self.cache.put("collection", digest("collection", str(path)), collection)
+            if stored is not None:
+                self.cache.forget("database", _database_key(stored))
+        if collection != stored or stored_database is None:
+            self._start(self.cache.put_bytes, "database", _database_key(collection), database)
+
+    def keep_pieces(self, pieces: DeflatedPieces) -> None:
+        if pieces.used.keys() != pieces.known.keys():
+            self.cache.put("pieces", self.pieces_key, pieces.used)
+
+
+def _database_key(collection: WrittenCollection) -> str:
+    return digest("database", *collection.pieces)
 
 
 @dataclass
@@ -771,34 +864,32 @@ class _Previous:
     bytes when its rows are worth copying; and the signatures of this build's notes."""
 
     stored: WrittenCollection | None
-    database: bytes | None
+    database: memoryview | None
     signatures: dict[int, Signature]
 
     @property
-    def copied(self) -> tuple[WrittenCollection, bytes] | None:
+    def copied(self) -> tuple[WrittenCollection, memoryview] | None:
         return (self.stored, self.database) if self.stored is not None and self.database is not None else None
 
 
-def _previous_collection(cache: Cache, path: Path, decks: list[DeckRows], pieces: DeflatedPieces,
-                         notes: _Notes) -> _Previous:
+def _previous_collection(collections: _Collections, path: Path, decks: list[DeckRows], notes: _Notes) -> _Previous:
     """The collection the last build wrote to ``path``, to copy unchanged notes from; the notes
     it lacks (all of them when there is none) get their full rows."""
     from .package import rows_needed, signatures_of, worth_copying
 
-    stored = _written_collection(cache.get("collection", digest("collection", str(path))))
+    stored, database = collections.last(path)
     signatures = signatures_of(decks)
-    database = None
-    if stored is not None and worth_copying(stored, signatures):
-        database = stored.database(pieces)
+    if stored is None or not worth_copying(stored, signatures):
+        database = None
     needed = rows_needed(signatures, stored if database is not None else None)
     if needed:
         notes.fill_rows(decks, needed)
     return _Previous(stored, database, signatures)
 
 
-def _write_packages(cache: Cache, packages: list[tuple[Path, list[DeckRows]]], pieces: DeflatedPieces,
-                    previous: dict[Path, _Previous], notes: _Notes, progress: Progress | None,
-                    split: bool) -> list[PackageStats]:
+def _write_packages(collections: _Collections, packages: list[tuple[Path, list[DeckRows]]],
+                    pieces: DeflatedPieces, previous: dict[Path, _Previous], notes: _Notes,
+                    progress: Progress | None, split: bool) -> list[PackageStats]:
     """Write each package, and keep the collection it holds for the next build."""
     from .package import StaleCollection, write_package
 
@@ -809,12 +900,12 @@ def _write_packages(cache: Cache, packages: list[tuple[Path, list[DeckRows]]], p
     for done, (path, decks) in enumerate(packages, 1):
         before = previous[path]
         try:
-            stats, collection = write_package(path, decks, pieces, before.copied, before.signatures)
+            stats, collection, database = write_package(path, decks, pieces, before.copied, before.signatures)
         except StaleCollection:  # a cache that cannot be used only makes the build slower
             notes.fill_rows(decks, set(before.signatures))
-            stats, collection = write_package(path, decks, pieces, None, before.signatures)
-        if collection != before.stored:
-            cache.put("collection", digest("collection", str(path)), collection)
+            stats, collection, database = write_package(path, decks, pieces, None, before.signatures)
+        previous[path] = before = _Previous(None, None, {})  # its memory is wanted for the next package
+        collections.keep(path, collection, database)
         written.append(stats)
         if tell is not None:
             tell(done, len(packages))

@@ -24,10 +24,9 @@ from . import errorcodes as codes
 from .anchors import Anchor
 from .dates import DateError, parse_claim
 from .diagnostics import DeckgenError, Diagnostic, Location
-from .models import CardEntry, ClozeCard, DateCard, FactCard, FigureCard, QuoteCard, Source
+from .models import ALLOWED_TAGS, CardEntry, ClozeCard, DateCard, FactCard, FigureCard, QuoteCard, Source
 from .notetypes import NoteTypeSpec
 
-ALLOWED_TAGS = {"em", "strong", "b", "i", "u", "br", "sub", "sup"}
 _ALLOWED_ESCAPED = re.compile(r"&lt;(/?)(em|strong|b|i|u|sub|sup|br)\s*/?&gt;", re.IGNORECASE)
 _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
