@@ -19,7 +19,7 @@ import pytest
 
 from deckgen import cache as cache_module
 from deckgen import errorcodes as codes
-from deckgen import package, pipeline, render
+from deckgen import package, pipeline, render, validate
 from deckgen.cache import CACHE_DIR, Cache
 
 NOW = 1_700_000_000
@@ -170,6 +170,44 @@ def test_a_cached_run_builds_the_cards_of_edited_files_only(shipped_project: Pat
     # What was never built is what a run without the cache builds.
     plain = pipeline.check_project(other, use_cache=False)
     assert outcome(checked) == outcome(plain)
+
+
+def test_a_reworded_question_is_not_checked_again(shipped_project: Path, tmp_path: Path, monkeypatch) -> None:
+    """A card's verdict is remembered under the values its checks read: rewording its question
+    or answer renders its note again but does not check it again; changing its evidence does."""
+    checked: list[str] = []
+    real_run = validate._CardChecker.run
+
+    def counted_run(self: validate._CardChecker) -> object:
+        checked.append(self.entry.id)
+        return real_run(self)
+
+    monkeypatch.setattr(validate._CardChecker, "run", counted_run)
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    pipeline.build_project(shipped_project, now=NOW)
+    card_file = Path("cards") / "kotkin-1932-famine-and-strain.yaml"
+    apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
+
+    def rebuilt_after(old: str, new: str, now: int) -> list[str]:
+        for root in (shipped_project, other):
+            text = (root / card_file).read_text(encoding="utf-8")
+            assert old in text
+            (root / card_file).write_text(text.replace(old, new, 1), encoding="utf-8")
+        checked.clear()
+        warm = pipeline.build_project(shipped_project, now=now)
+        counted = list(checked)
+        plain = pipeline.build_project(other, now=now, use_cache=False)
+        assert warm.changed_notes == plain.changed_notes == 1
+        assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+        assert outcome(pipeline.check_project(shipped_project)) == outcome(pipeline.check_project(other,
+                                                                                                  use_cache=False))
+        return counted
+
+    assert rebuilt_after("front: To coincide with what event was", "front: With what event was", NOW + 1) == []
+    assert rebuilt_after("back: The 17th party conference", "back: The party conference", NOW + 2) == []
+    assert rebuilt_after("to coincide with the 17th party conference.", "to coincide with the 17th party conference",
+                         NOW + 3) == ["kotkin-1932-magnitogorsk-conference"]
 
 
 def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: Path, tmp_path: Path,

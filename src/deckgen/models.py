@@ -91,6 +91,10 @@ class FigureCard(CardBase):
 
 Card = Union[QuoteCard, ClozeCard, FactCard, DateCard, FigureCard]
 
+# The values of a card that its checks against the sources read (with its kind and its source):
+# rewording a question or an answer leaves its verdict as it was.
+CHECKED_FIELDS = ("quote", "speaker", "date", "text", "evidence", "value", "page")
+
 CARD_MODELS: dict[str, type[CardBase]] = {
     "quote": QuoteCard,
     "cloze": ClozeCard,

@@ -115,14 +115,15 @@ def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
     report = Report()
     cache = _project_cache(root.resolve(), use_cache)
     card_keys: list[str] = []
+    check_keys: list[str] = []
     with _Normaliser(cache) as normaliser:
         # Sources no run has normalised yet are normalised by worker processes while the
         # cards load: the two take about as long, and neither needs the other.
-        project = load_project(root, report, cache=cache, card_keys=card_keys,
+        project = load_project(root, report, cache=cache, card_keys=card_keys, check_keys=check_keys,
                                progress=_report(progress, "loading cards"), registry_loaded=normaliser.start)
         texts = load_sources(project, report, cache=cache, normaliser=normaliser)
         corpus = texts.digest(project)
-        memo = (_FileMemo(cache, "checks", project, card_keys, corpus, _encode_verdicts, _decode_verdicts)
+        memo = (_FileMemo(cache, "checks", project, check_keys, corpus, _encode_verdicts, _decode_verdicts)
                 if cache.enabled else None)
         if memo is None or memo.missing() >= 50:
             texts.preload(_report(progress, "reading sources"))

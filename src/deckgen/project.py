@@ -21,6 +21,7 @@ from . import errorcodes as codes
 from .diagnostics import DeckgenError, Diagnostic, Location, Report
 from .models import (
     CARD_MODELS,
+    CHECKED_FIELDS,
     CardEntry,
     CardFile,
     CardFileHeader,
@@ -68,6 +69,7 @@ def load_project(
     *,
     cache: Cache | None = None,
     card_keys: list[str] | None = None,
+    check_keys: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     registry_loaded: Callable[[dict[str, Source]], None] | None = None,
 ) -> Project:
@@ -75,8 +77,9 @@ def load_project(
 
     Raises ``DeckgenError`` when the project cannot be loaded at all. With a
     ``cache``, a card file whose bytes were loaded before is not parsed again;
-    ``card_keys`` then receives each card's content key (see `card_key`), in the
-    order of ``Project.cards``. ``registry_loaded`` is told the registered sources
+    ``card_keys`` then receives each card's content key (see `card_key`), and
+    ``check_keys`` the key of its checks (see `check_key`), in the order of
+    ``Project.cards``. ``registry_loaded`` is told the registered sources
     as soon as they are known, before the cards are read.
     """
     root = root.resolve()
@@ -98,15 +101,17 @@ def load_project(
     for done, path in enumerate(paths, 1):
         if _outside(path, root):
             report.add(_refused(path, root, "card file"))
-            loaded, keys = None, ()
+            loaded, keys, checks = None, (), ()
         elif cache is not None and cache.enabled:
-            loaded, keys = _load_card_file_cached(path, root, sources, report, cache)
+            loaded, keys, checks = _load_card_file_cached(path, root, sources, report, cache)
         else:
-            loaded, keys = _load_card_file(path, root, sources, report), ()
+            loaded, keys, checks = _load_card_file(path, root, sources, report), (), ()
         if loaded is not None:
             files.append(loaded)
             if card_keys is not None:
                 card_keys.extend(keys)
+            if check_keys is not None:
+                check_keys.extend(checks)
         if progress is not None:
             progress(done, len(paths))
     project = Project(root, config, sources, tuple(files), settings)
@@ -205,10 +210,19 @@ def card_key(entry: CardEntry) -> str:
     return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def check_key(entry: CardEntry) -> str:
+    """A digest of what a card's checks against the sources depend on: its kind, its source
+    and its `CHECKED_FIELDS`."""
+    card = entry.card
+    content = (type(card).__name__, entry.source_id, tuple(getattr(card, name, None) for name in CHECKED_FIELDS))
+    return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _load_card_file_cached(
     path: Path, root: Path, sources: dict[str, Source], report: Report, cache: Cache
-) -> tuple[CardFile | None, tuple[str, ...]]:
-    """`_load_card_file`, or what it gave for the same bytes, path and registered sources."""
+) -> tuple[CardFile | None, tuple[str, ...], tuple[str, ...]]:
+    """`_load_card_file`, or what it gave for the same bytes, path and registered sources; and
+    the `card_key` and `check_key` of each of its cards."""
     from .cache import LazyTuple, digest
 
     display = display_path(path, root)
@@ -216,36 +230,39 @@ def _load_card_file_cached(
         raw = read_bytes(path, display)
     except YamlProblem as problem:
         report.add(problem.diagnostic)
-        return None, ()
+        return None, (), ()
     key = digest("cards", str(display), raw, *sources)
     hit = cache.get("cards", key)
     if _is_loaded_file(hit):
-        diagnostics, loaded, keys = hit
+        diagnostics, loaded, keys, checks = hit
         report.extend(diagnostics)
-        return loaded, keys
+        return loaded, keys, checks
     own = Report()
     loaded = _load_card_file(path, root, sources, own, raw)
-    keys = tuple(card_key(entry) for entry in loaded.cards) if loaded is not None else ()
+    cards = loaded.cards if loaded is not None else ()
+    keys = tuple(card_key(entry) for entry in cards)
+    checks = tuple(check_key(entry) for entry in cards)
     report.extend(own.diagnostics)
     # Stored with its cards kept pickled: a later run builds them only if it needs them.
     stored = replace(loaded, cards=LazyTuple.of(tuple(loaded.cards))) if loaded is not None else None
-    cache.put("cards", key, (tuple(own.diagnostics), stored, keys))
-    return loaded, keys
+    cache.put("cards", key, (tuple(own.diagnostics), stored, keys, checks))
+    return loaded, keys, checks
 
 
 def _is_loaded_file(value: Any) -> bool:
     from .cache import LazyTuple
 
-    if not (isinstance(value, tuple) and len(value) == 3):
+    if not (isinstance(value, tuple) and len(value) == 4):
         return False
-    diagnostics, loaded, keys = value
+    diagnostics, loaded, keys, checks = value
     return (
         isinstance(diagnostics, tuple)
         and all(isinstance(d, Diagnostic) for d in diagnostics)
         and (loaded is None or (isinstance(loaded, CardFile) and isinstance(loaded.cards, (tuple, LazyTuple))
                                 and len(loaded.ids) == len(loaded.types) == len(loaded.cards)))
         and isinstance(keys, tuple)
-        and len(keys) == (len(loaded.cards) if loaded is not None else 0)
+        and isinstance(checks, tuple)
+        and len(keys) == len(checks) == (len(loaded.cards) if loaded is not None else 0)
     )
 
 
