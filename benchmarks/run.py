@@ -61,6 +61,9 @@ def snapshot_source() -> str:
     if SNAPSHOT.exists():
         shutil.rmtree(SNAPSHOT)
     shutil.copytree(HERE.parent / "src", SNAPSHOT, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    # Compiled as an installation compiles it: a process then starts as an installed deckgen does,
+    # also where PYTHONDONTWRITEBYTECODE keeps Python from caching its bytecode.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(SNAPSHOT)], check=True)
     try:
         described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE.parent,
                                    capture_output=True, text=True, check=True).stdout.strip()

@@ -329,12 +329,14 @@ def _first(row: tuple) -> int:
 
 def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None,
                   previous: tuple[WrittenCollection, Buffer] | None = None,
-                  signatures: Mapping[int, Signature] | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
+                  signatures: Mapping[int, Signature] | None = None,
+                  needed: set[int] | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
     of notes unchanged since ``previous`` (a collection and its bytes, when `worth_copying`)
     was written are copied from it. ``signatures`` are those of `signatures_of`, when known
-    already. Returns the collection written, and its bytes, for the next build."""
+    already, and ``needed`` those of `rows_needed`. Returns the collection written, and its
+    bytes, for the next build."""
     signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     connection = sqlite3.connect(":memory:")
@@ -349,7 +351,9 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
             cursor.execute("UPDATE col SET decks = ?, models = ?", (decks_json, models_json))
         connection.commit()  # a database is attached outside a transaction only
         if previous is not None:
-            notes, cards = _copy_rows(cursor, decks, signatures, *previous)
+            if needed is None:
+                needed = rows_needed(signatures, previous[0])
+            notes, cards = _copy_rows(cursor, decks, signatures, needed, *previous)
         else:
             notes, cards = _insert_rows(cursor, "main", decks)
         # An index built over the finished table is sorted once instead of kept in order row by row.
@@ -392,7 +396,7 @@ def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
 
 
 def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Mapping[int, Signature],
-               previous: WrittenCollection, database: Buffer) -> tuple[int, int]:
+               needed: set[int], previous: WrittenCollection, database: Buffer) -> tuple[int, int]:
     """Fill the collection from ``previous``: its rows of notes gone or changed are deleted,
     the changed and new notes inserted, and its tables copied over in id order, the order
     in which `_insert_rows` inserts, so that the pages come out the same."""
@@ -402,7 +406,7 @@ def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Ma
         stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
         cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
         cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
-        _insert_rows(cursor, "previous", decks, rows_needed(signatures, previous))
+        _insert_rows(cursor, "previous", decks, needed)
         cursor.execute("INSERT INTO main.notes SELECT * FROM previous.notes")
         cursor.execute("INSERT INTO main.cards SELECT * FROM previous.cards")
         note_ids = [note_id for (note_id,) in cursor.execute("SELECT id FROM main.notes")]

@@ -867,6 +867,7 @@ class _Previous:
     stored: WrittenCollection | None
     database: memoryview | None
     signatures: dict[int, Signature]
+    needed: set[int]  # the notes whose rows are not in the collection copied (all, when none is)
 
     @property
     def copied(self) -> tuple[WrittenCollection, memoryview] | None:
@@ -885,7 +886,7 @@ def _previous_collection(collections: _Collections, path: Path, decks: list[Deck
     needed = rows_needed(signatures, stored if database is not None else None)
     if needed:
         notes.fill_rows(decks, needed)
-    return _Previous(stored, database, signatures)
+    return _Previous(stored, database, signatures, needed)
 
 
 def _write_packages(collections: _Collections, packages: list[tuple[Path, list[DeckRows]]],
@@ -901,11 +902,12 @@ def _write_packages(collections: _Collections, packages: list[tuple[Path, list[D
     for done, (path, decks) in enumerate(packages, 1):
         before = previous[path]
         try:
-            stats, collection, database = write_package(path, decks, pieces, before.copied, before.signatures)
+            stats, collection, database = write_package(path, decks, pieces, before.copied, before.signatures,
+                                                        before.needed)
         except StaleCollection:  # a cache that cannot be used only makes the build slower
             notes.fill_rows(decks, set(before.signatures))
             stats, collection, database = write_package(path, decks, pieces, None, before.signatures)
-        previous[path] = before = _Previous(None, None, {})  # its memory is wanted for the next package
+        del previous[path], before  # the memory of the last collection is wanted for the next package
         collections.keep(path, collection, database)
         written.append(stats)
         if tell is not None:

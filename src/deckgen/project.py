@@ -98,8 +98,10 @@ def load_project(
         registry_loaded(sources)
     paths = [path for path in sorted((root / CARDS_DIR).iterdir()) if path.suffix in (".yaml", ".yml") and path.is_file()]
     files: list[CardFile] = []
+    # A file that is no link, in a cards folder inside the project, is inside it too.
+    folder_inside = not _outside(root / CARDS_DIR, root)
     for done, path in enumerate(paths, 1):
-        if _outside(path, root):
+        if (not folder_inside or path.is_symlink()) and _outside(path, root):
             report.add(_refused(path, root, "card file"))
             loaded, keys, checks = None, (), ()
         elif cache is not None and cache.enabled:
