@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
+import pickle
 import re
 import typing
 from collections.abc import Callable, Hashable
@@ -208,16 +210,25 @@ def card_key(entry: CardEntry) -> str:
     """A digest of everything about a card that its checks and its note depend on: its
     values, theme, source and tags, but not its position in the file."""
     card = entry.card
-    content = (type(card).__name__, tuple(card.__dict__.items()), entry.theme, entry.source_id, entry.tags)
-    return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
+    return _digest_of((type(card).__name__, tuple(card.__dict__.items()), entry.theme, entry.source_id, entry.tags))
 
 
 def check_key(entry: CardEntry) -> str:
     """A digest of what a card's checks against the sources depend on: its kind, its source
     and its `CHECKED_FIELDS`."""
     card = entry.card
-    content = (type(card).__name__, entry.source_id, tuple(getattr(card, name, None) for name in CHECKED_FIELDS))
-    return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
+    values = card.__dict__  # not getattr: a field a card type lacks would cost an exception
+    return _digest_of((type(card).__name__, entry.source_id, tuple(values.get(name) for name in CHECKED_FIELDS)))
+
+
+def _digest_of(content: tuple[Any, ...]) -> str:
+    """A digest of plain values (strings, numbers, dates, tuples): of their pickle, made without
+    the memo that would make equal values pickle differently as they are or are not one object."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True
+    pickler.dump(content)
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
 
 
 def _load_card_file_cached(
