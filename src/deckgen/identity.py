@@ -38,8 +38,12 @@ def stable_id(*parts: str) -> int:
     return (int.from_bytes(digest[:8], "big") >> 11) + (1 << 40)
 
 
+# json.dumps builds an encoder for every call with options; one made once encodes the same.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_hash(value: Any) -> str:
-    encoded = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded = _CANONICAL_JSON.encode(value).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
