@@ -170,13 +170,11 @@ def signatures_of(decks: Sequence[DeckRows]) -> dict[int, Signature]:
     return {note.note_id: signature(model, note, mod, deck.deck_id) for deck in decks for model, note, mod in deck.notes}
 
 
-def worth_copying(previous: WrittenCollection | None, signatures: Mapping[int, Signature]) -> bool:
-    """Whether copying from ``previous`` beats inserting every row: it does unless most of
-    its notes are gone or changed (a new template or deck name changes them all)."""
-    if previous is None:
-        return False
-    kept = sum(signatures.get(note_id) == known for note_id, known in previous.notes.items())
-    return kept * 2 >= len(signatures)
+def worth_copying(signatures: Mapping[int, Signature], needed: set[int]) -> bool:
+    """Whether copying a collection beats inserting every row, ``needed`` being the notes whose
+    rows it lacks (see `rows_needed`): it does unless most notes are new or changed (a new
+    template or deck name changes them all)."""
+    return (len(signatures) - len(needed)) * 2 >= len(signatures)
 
 
 def rows_needed(signatures: Mapping[int, Signature], copied: WrittenCollection | None) -> set[int]:
@@ -403,7 +401,9 @@ def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Ma
     try:
         cursor.execute("ATTACH ':memory:' AS previous")
         cursor.connection.deserialize(database, name="previous")
-        stale = [(note_id,) for note_id, known in previous.notes.items() if signatures.get(note_id) != known]
+        # Its notes that are gone, and those that changed.
+        stale = [(note_id,) for note_id in previous.notes.keys() - signatures.keys()]
+        stale += [(note_id,) for note_id in needed if note_id in previous.notes]
         cursor.executemany("DELETE FROM previous.notes WHERE id = ?", stale)
         cursor.executemany("DELETE FROM previous.cards WHERE nid = ?", stale)
         _insert_rows(cursor, "previous", decks, needed)

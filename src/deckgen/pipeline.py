@@ -745,11 +745,15 @@ def _decks(project: Project, notes: Sequence[NoteRow | KnownNote | None], models
     root_deck = project.config.deck
     decks: dict[str, DeckRows] = {}
     changed = 0
+    stamps = ledger.notes
     for card_id, theme, kind, note in zip(cards.ids, cards.themes, cards.types, notes, strict=True):
         assert note is not None
-        before = ledger.notes.get(card_id)
-        mod = ledger.stamp_note(card_id, note.digest, now)
-        changed += before is None or before.hash != note.digest
+        before = stamps.get(card_id)
+        if before is not None and before.hash == note.digest:
+            mod = before.mod  # unchanged: most notes of a rebuild
+        else:
+            mod = ledger.stamp_note(card_id, note.digest, now)
+            changed += 1
         deck = decks.get(theme)
         if deck is None:
             deck_name = f"{root_deck}::{theme}"
@@ -881,9 +885,10 @@ def _previous_collection(collections: _Collections, path: Path, decks: list[Deck
 
     stored, database = collections.last(path)
     signatures = signatures_of(decks)
-    if stored is None or not worth_copying(stored, signatures):
+    needed = rows_needed(signatures, stored)
+    if database is None or not worth_copying(signatures, needed):
         database = None
-    needed = rows_needed(signatures, stored if database is not None else None)
+        needed = set(signatures)
     if needed:
         notes.fill_rows(decks, needed)
     return _Previous(stored, database, signatures, needed)
