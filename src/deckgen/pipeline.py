@@ -20,9 +20,8 @@ import hashlib
 import os
 import pickle
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,6 +33,7 @@ from .anchors import Anchor
 from .cache import Cache, LazyTuple, NoCache, digest, open_cache
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
+from .lastbuild import LastBuild
 from .models import Project, Source
 from .notetypes import NOTE_TYPES
 from .parallel import cpus, map_in_workers, workers_for
@@ -624,21 +624,21 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
 
     out_dir = output_dir_for(project, out)
     paths = _package_paths(project, out_dir, split)
-    with _Collections(cache, digest("pieces", str(out_dir), str(split)), paths.values()) as collections:
+    with LastBuild(cache, digest("pieces", str(out_dir), str(split)), paths.values()) as last_build:
         notes = _Notes(checked, templates, models, progress, render_key)
         notes.render(notes.missing())
         decks, changed = _decks(project, notes.notes, models, ledger, now)
         packages = _packages(decks, paths, split)
 
-        pieces = collections.pieces()
-        previous = {path: _previous_collection(collections, path, package_decks, notes)
+        pieces = last_build.pieces()
+        previous = {path: _previous_collection(last_build, path, package_decks, notes)
                     for path, package_decks in packages}
         notes.save()
 
-        written = _write_packages(collections, packages, pieces, previous, notes, progress, split)
+        written = _write_packages(last_build, packages, pieces, previous, notes, progress, split)
         # The ledger follows the packages: if we die before this, the next build stamps anew.
         ledger.save(ledger_path)
-        collections.keep_pieces(pieces)
+        last_build.keep_pieces(pieces)
     return BuildResult(result, tuple(path for path, _ in packages), sum(stats.notes for stats in written),
                        sum(stats.cards for stats in written), len(decks), changed)
 
@@ -780,89 +780,6 @@ def _packages(decks: list[DeckRows], paths: Mapping[str | None, Path],
     return [(paths[deck.name.split("::", 1)[1]], [deck]) for deck in decks]
 
 
-class _Collections:
-    """The collections the last build wrote, with the deflated pieces they were zipped in, read
-    from the cache by a thread while the notes are got ready; and those this build writes,
-    kept by threads while it finishes. The bytes of a collection are kept under the digest of
-    its pieces' keys, so that they are always those of the collection stored with them."""
-
-    def __init__(self, cache: Cache, pieces_key: str, paths: Iterable[Path]):
-        self.cache = cache
-        self.pieces_key = pieces_key
-        self.earlier: dict[Path, tuple[WrittenCollection | None, memoryview | None]] = {}
-        self.known_pieces: Any = None
-        self.threads: list[threading.Thread] = []
-        self.reader: threading.Thread | None = None
-        if cache.enabled:
-            self.reader = self._start(self._read, list(paths))
-
-    def __enter__(self) -> _Collections:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for thread in self.threads:
-            thread.join()
-
-    def _start(self, target: Callable[..., None], *args: Any) -> threading.Thread:
-        def run() -> None:
-            try:
-                target(*args)
-            except Exception:  # noqa: BLE001 - a cache that fails only makes a build slower
-                pass
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return thread
-
-    def _read(self, paths: list[Path]) -> None:
-        self.known_pieces = self.cache.get("pieces", self.pieces_key)
-        for path in paths:
-            stored = _written_collection(self.cache.get("collection", digest("collection", str(path))))
-            database = None
-            if stored is not None:
-                database = self.cache.get_bytes("database", _database_key(stored))
-                if database is not None and len(database) != stored.size:
-                    database = None
-            self.earlier[path] = (stored, database)
-
-    def _wait(self) -> None:
-        if self.reader is not None:
-            self.reader.join()
-            self.reader = None
-
-    def pieces(self) -> DeflatedPieces:
-        from .package import DeflatedPieces
-
-        self._wait()
-        known = self.known_pieces
-        return DeflatedPieces(known if _are_pieces(known) else {})
-
-    def last(self, path: Path) -> tuple[WrittenCollection | None, memoryview | None]:
-        """The collection last written to ``path``, and its bytes, as far as the cache has them."""
-        self._wait()
-        return self.earlier.get(path, (None, None))
-
-    def keep(self, path: Path, collection: WrittenCollection, database: bytes) -> None:
-        """Keep the collection just written to ``path``, for the next build."""
-        stored, stored_database = self.last(path)
-        self.earlier[path] = (stored, None)  # its bytes are no longer wanted
-        if collection != stored:
-            self.cache.put("collection", digest("collection", str(path)), collection)
-            if stored is not None:
-                self.cache.forget("database", _database_key(stored))
-        if collection != stored or stored_database is None:
-            self._start(self.cache.put_bytes, "database", _database_key(collection), database)
-
-    def keep_pieces(self, pieces: DeflatedPieces) -> None:
-        if pieces.used.keys() != pieces.known.keys():
-            self.cache.put("pieces", self.pieces_key, pieces.used)
-
-
-def _database_key(collection: WrittenCollection) -> str:
-    return digest("database", *collection.pieces)
-
-
 @dataclass
 class _Previous:
     """What a package's last build left: its collection as stored, and that collection's
@@ -878,12 +795,12 @@ class _Previous:
         return (self.stored, self.database) if self.stored is not None and self.database is not None else None
 
 
-def _previous_collection(collections: _Collections, path: Path, decks: list[DeckRows], notes: _Notes) -> _Previous:
+def _previous_collection(last_build: LastBuild, path: Path, decks: list[DeckRows], notes: _Notes) -> _Previous:
     """The collection the last build wrote to ``path``, to copy unchanged notes from; the notes
     it lacks (all of them when there is none) get their full rows."""
     from .package import rows_needed, signatures_of, worth_copying
 
-    stored, database = collections.last(path)
+    stored, database = last_build.last(path)
     signatures = signatures_of(decks)
     needed = rows_needed(signatures, stored)
     if database is None or not worth_copying(signatures, needed):
@@ -894,7 +811,7 @@ def _previous_collection(collections: _Collections, path: Path, decks: list[Deck
     return _Previous(stored, database, signatures, needed)
 
 
-def _write_packages(collections: _Collections, packages: list[tuple[Path, list[DeckRows]]],
+def _write_packages(last_build: LastBuild, packages: list[tuple[Path, list[DeckRows]]],
                     pieces: DeflatedPieces, previous: dict[Path, _Previous], notes: _Notes,
                     progress: Progress | None, split: bool) -> list[PackageStats]:
     """Write each package, and keep the collection it holds for the next build."""
@@ -913,24 +830,11 @@ def _write_packages(collections: _Collections, packages: list[tuple[Path, list[D
             notes.fill_rows(decks, set(before.signatures))
             stats, collection, database = write_package(path, decks, pieces, None, before.signatures)
         del previous[path], before  # the memory of the last collection is wanted for the next package
-        collections.keep(path, collection, database)
+        last_build.keep(path, collection, database)
         written.append(stats)
         if tell is not None:
             tell(done, len(packages))
     return written
-
-
-def _written_collection(value: Any) -> WrittenCollection | None:
-    from .package import WrittenCollection
-
-    if (isinstance(value, WrittenCollection) and isinstance(value.pieces, tuple) and isinstance(value.size, int)
-            and isinstance(value.notes, dict)):
-        return value
-    return None
-
-
-def _are_pieces(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())
 
 
 def package_names(root_deck: str, themes: list[str]) -> dict[str, str]:

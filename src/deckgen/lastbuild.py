@@ -1,0 +1,117 @@
+"""What the last build of a project wrote, kept in its cache for the next build: each package's
+collection (its bytes as written, and the signature of each of its notes) and the deflated
+pieces the packages were zipped in.
+
+A rebuild copies the rows of unchanged notes from the last collection and zips the pieces
+that did not change as they are (see ``package``). The cache is read by a thread while the
+build gets its notes ready, and the new collections are kept by threads while it finishes;
+any of it that cannot be read or written only makes the next build slower.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import Cache, digest
+
+if TYPE_CHECKING:
+    from .package import DeflatedPieces, WrittenCollection
+
+
+class LastBuild:
+    """The collections the last build wrote, with the deflated pieces they were zipped in, read
+    from the cache by a thread while the notes are got ready; and those this build writes,
+    kept by threads while it finishes. The bytes of a collection are kept under the digest of
+    its pieces' keys, so that they are always those of the collection stored with them."""
+
+    def __init__(self, cache: Cache, pieces_key: str, paths: Iterable[Path]):
+        self.cache = cache
+        self.pieces_key = pieces_key
+        self.earlier: dict[Path, tuple[WrittenCollection | None, memoryview | None]] = {}
+        self.known_pieces: Any = None
+        self.threads: list[threading.Thread] = []
+        self.reader: threading.Thread | None = None
+        if cache.enabled:
+            self.reader = self._start(self._read, list(paths))
+
+    def __enter__(self) -> LastBuild:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def _start(self, target: Callable[..., None], *args: Any) -> threading.Thread:
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:  # noqa: BLE001 - a cache that fails only makes a build slower
+                pass
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def _read(self, paths: list[Path]) -> None:
+        self.known_pieces = self.cache.get("pieces", self.pieces_key)
+        for path in paths:
+            stored = _written_collection(self.cache.get("collection", digest("collection", str(path))))
+            database = None
+            if stored is not None:
+                database = self.cache.get_bytes("database", _database_key(stored))
+                if database is not None and len(database) != stored.size:
+                    database = None
+            self.earlier[path] = (stored, database)
+
+    def _wait(self) -> None:
+        if self.reader is not None:
+            self.reader.join()
+            self.reader = None
+
+    def pieces(self) -> DeflatedPieces:
+        from .package import DeflatedPieces
+
+        self._wait()
+        known = self.known_pieces
+        return DeflatedPieces(known if _are_pieces(known) else {})
+
+    def last(self, path: Path) -> tuple[WrittenCollection | None, memoryview | None]:
+        """The collection last written to ``path``, and its bytes, as far as the cache has them."""
+        self._wait()
+        return self.earlier.get(path, (None, None))
+
+    def keep(self, path: Path, collection: WrittenCollection, database: bytes) -> None:
+        """Keep the collection just written to ``path``, for the next build."""
+        stored, stored_database = self.last(path)
+        self.earlier[path] = (stored, None)  # its bytes are no longer wanted
+        if collection != stored:
+            self.cache.put("collection", digest("collection", str(path)), collection)
+            if stored is not None:
+                self.cache.forget("database", _database_key(stored))
+        if collection != stored or stored_database is None:
+            self._start(self.cache.put_bytes, "database", _database_key(collection), database)
+
+    def keep_pieces(self, pieces: DeflatedPieces) -> None:
+        if pieces.used.keys() != pieces.known.keys():
+            self.cache.put("pieces", self.pieces_key, pieces.used)
+
+
+def _database_key(collection: WrittenCollection) -> str:
+    return digest("database", *collection.pieces)
+
+
+def _written_collection(value: Any) -> WrittenCollection | None:
+    from .package import WrittenCollection
+
+    if (isinstance(value, WrittenCollection) and isinstance(value.pieces, tuple) and isinstance(value.size, int)
+            and isinstance(value.notes, dict)):
+        return value
+    return None
+
+
+def _are_pieces(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())
