@@ -13,9 +13,10 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
+from types import ModuleType
 
 import ahocorasick_rs
-from rapidfuzz import fuzz
 
 from .sourcetext import ELLIPSIS, Footnote, SourceText, normalize, normalize_with_offsets
 
@@ -407,7 +408,7 @@ class Corpus:
         if probe is not query:
             we = min(len(st.text), ws + len(query))
         ws, we = _refine(query, st.text, ws, we)
-        score = fuzz.ratio(query, st.text[ws:we])
+        score = _fuzz().ratio(query, st.text[ws:we])
         if score < min_score:
             return None
         raw_start, _ = st.raw_span(ws, we)
@@ -417,6 +418,14 @@ class Corpus:
 
 
 # -- fuzzy helpers ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _fuzz() -> ModuleType:
+    """rapidfuzz's fuzz module, imported on first use: only a span that is not found needs it."""
+    from rapidfuzz import fuzz
+
+    return fuzz
+
 
 # Words (with their inner hyphens, apostrophes and number separators) and single
 # punctuation marks: a diff then says "22" rather than "22,".
@@ -433,7 +442,7 @@ def _best_window(query: str, text: str) -> tuple[int, int] | None:
     pos = 0
     while True:
         chunk = text[pos:pos + block + len(query)]
-        al = fuzz.partial_ratio_alignment(query, chunk)
+        al = _fuzz().partial_ratio_alignment(query, chunk)
         if al is not None and (best is None or al.score > best[0]):
             best = (al.score, pos + al.dest_start, pos + al.dest_end)
         if pos + block + len(query) >= len(text):
