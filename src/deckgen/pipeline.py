@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -364,18 +365,20 @@ class _FileMemo:
         self.keys: list[str] = []  # per file: its entry's key
         self.stored: list[dict[str, Any] | None] = []  # per file: what its entry holds, once read
         self.current: list[dict[str, Any]] = []  # per file: the results of this run
-        self.slots: list[tuple[int, str]] = []  # per card: (file, card key)
         self.spans: list[range] = []  # per file: the indices of its cards
+        self.starts: list[int] = []  # per file: the index of its first card
+        self.card_keys = card_keys  # per card: its key, in card order
         self._remembered: list[Any | None] | None = None
-        cards = iter(card_keys)
+        start = 0
         for file in project.files:
             if not file.ids:
                 continue
             self.keys.append(digest(layer, str(file.path), context))
             self.stored.append(None)
             self.current.append({})
-            self.spans.append(range(len(self.slots), len(self.slots) + len(file.ids)))
-            self.slots += [(len(self.keys) - 1, next(cards)) for _ in file.ids]
+            self.spans.append(range(start, start + len(file.ids)))
+            self.starts.append(start)
+            start += len(file.ids)
 
     def _stored(self, file: int) -> dict[str, Any]:
         stored = self.stored[file]
@@ -383,15 +386,19 @@ class _FileMemo:
             stored = self.stored[file] = self.decode(self.cache.get(self.layer, self.keys[file]))
         return stored
 
+    def _slot(self, index: int) -> tuple[int, str]:
+        """The file of the card at ``index``, and the card's key."""
+        return bisect_right(self.starts, index) - 1, self.card_keys[index]
+
     def get(self, index: int) -> Any | None:
-        file, card = self.slots[index]
+        file, card = self._slot(index)
         value = self._stored(file).get(card)
         if value is not None:
             self.current[file][card] = value
         return value
 
     def put(self, index: int, value: Any) -> None:
-        file, card = self.slots[index]
+        file, card = self._slot(index)
         self.current[file][card] = value
 
     def remembered(self) -> list[Any | None]:
@@ -402,7 +409,7 @@ class _FileMemo:
         for file, span in enumerate(self.spans):
             stored = self._stored(file)
             current = self.current[file]
-            for _, card in self.slots[span.start:span.stop]:
+            for card in self.card_keys[span.start:span.stop]:
                 value = stored.get(card)
                 if value is not None:
                     current[card] = value
