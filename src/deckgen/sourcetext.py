@@ -17,6 +17,7 @@ the characters it acts on are absent.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
@@ -103,8 +104,32 @@ Repl = "str | list[Piece] | tuple[int, int, list[Piece]] | None"
 # processes, of 64-bit ones. Sources are therefore limited to MAX_SOURCE_BYTES.
 _OFFSET = "i"
 MAX_SOURCE_BYTES = 1 << 30
-_COUNTING = array(_OFFSET)
 _ZERO = array(_OFFSET, [0])
+_BLOCK = 1 << 16
+
+
+def counting(n: int) -> array:
+    """The offsets 0, 1, ..., n - 1.
+
+    Filling an array from ``range`` converts each number on its own (a quarter of a
+    second for a 2.5 MB source). Here only the first block of 65,536 is; each further
+    block is the first plus its start in every lane, added as one big integer: every
+    lane stays below 2**31, so no carry crosses into the next lane.
+    """
+    first = array(_OFFSET, range(min(n, _BLOCK)))
+    if n <= _BLOCK:
+        return first
+    order, width = sys.byteorder, first.itemsize
+    first_lanes = int.from_bytes(first.tobytes(), order)
+    one_per_lane = int.from_bytes((1).to_bytes(width, order) * _BLOCK, order)
+    out = array(_OFFSET, first)
+    for start in range(_BLOCK, n, _BLOCK):
+        out.frombytes((first_lanes + start * one_per_lane).to_bytes(_BLOCK * width, order))
+    del out[n:]
+    return out
+
+
+_COUNTING = array(_OFFSET)
 
 
 class _Buf:
@@ -126,9 +151,10 @@ class _Buf:
         if not track:
             return cls(text, None, None)
         n = len(text)
-        # Slicing a shared 0, 1, 2, ... array is a copy in C; building one is not.
+        # Slicing a shared 0, 1, 2, ... array is a copy in C.
+        global _COUNTING
         if len(_COUNTING) < n + 1:
-            _COUNTING.extend(range(len(_COUNTING), min(2 * n, MAX_SOURCE_BYTES) + 1))
+            _COUNTING = counting(n + 1)
         return cls(text, _COUNTING[:n], _COUNTING[1:n + 1])
 
     def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
