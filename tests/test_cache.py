@@ -472,3 +472,16 @@ def test_sources_normalised_in_parallel_are_the_same(project: Path, monkeypatch)
     parallel = pipeline.check_project(project)
     assert outcome(parallel) == outcome(plain)
     assert source_state(parallel) == source_state(plain)
+    # What the workers pickled was stored as it came, and reads back as the same sources.
+    stored = list((project / ".deckgen-cache" / "sources").glob("*"))
+    assert stored
+    monkeypatch.setattr(pipeline, "PARALLEL_SOURCE_BYTES", 1 << 40)
+
+    def normalised_again(raw: str) -> None:
+        raise AssertionError("a source the workers normalised was normalised again")
+
+    monkeypatch.setattr(pipeline, "load_source_text", normalised_again)
+    again = pipeline.check_project(project)
+    assert outcome(again) == outcome(plain)
+    assert source_state(again) == source_state(plain)
+    assert sorted(stored) == sorted((project / ".deckgen-cache" / "sources").glob("*"))

@@ -156,6 +156,11 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the cache")
 
 
+def unpickle(payload: bytes | memoryview) -> Any:
+    """A value pickled as `Cache.put` pickles it, read with the cache's restricted unpickler."""
+    return _Unpickler(io.BytesIO(payload)).load()
+
+
 class LazyTuple(Sequence[Any]):
     """A tuple kept pickled until one of its items is first asked for.
 
@@ -264,7 +269,7 @@ class Cache:
         """The value stored under ``key``, or None when there is none that reads back whole."""
         try:
             payload = self._payload(layer, key)
-            value = _Unpickler(io.BytesIO(payload)).load()
+            value = unpickle(payload)
         except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never an error
             self.misses += 1
             return None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
 from .anchors import Anchor
-from .cache import Cache, LazyTuple, NoCache, digest, open_cache
+from .cache import Cache, LazyTuple, NoCache, digest, open_cache, unpickle
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
 from .lastbuild import LastBuild
@@ -240,11 +240,14 @@ class _Normaliser:
         if future is None:
             return None
         try:
-            encoded = future.result()
+            entry = future.result()
+            text = _decode_source(raw, unpickle(entry))
         except Exception:  # noqa: BLE001 - a worker that died: this process normalises the source
             return None
-        self.cache.put("sources", key, encoded)
-        return _decode_source(raw, encoded)
+        if text is not None:
+            # Pickled by the worker as the cache stores it: kept as it came, not pickled again.
+            self.cache.put_bytes("sources", key, entry)
+        return text
 
 
 class SourceTexts(Mapping[str, SourceText]):
@@ -311,8 +314,10 @@ class SourceTexts(Mapping[str, SourceText]):
                 progress(done, len(pending))
 
 
-def _normalise_encoded(raw: str) -> dict[str, Any]:
-    return _encode_source(raw, load_source_text(raw))
+def _normalise_encoded(raw: str) -> bytes:
+    """The source normalised, as the cache entry `Cache.put` would store (a worker's job: the
+    pickled bytes travel back to the parent as they are)."""
+    return pickle.dumps(_encode_source(raw, load_source_text(raw)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _encode_source(raw: str, text: SourceText) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class _Buf:
         # Slicing a shared 0, 1, 2, ... array is a copy in C.
         global _COUNTING
         if len(_COUNTING) < n + 1:
-            _COUNTING = counting(n + 1)
+            _COUNTING = counting(n + 1 + n // 4)  # room for sources a little larger
         return cls(text, _COUNTING[:n], _COUNTING[1:n + 1])
 
     def rebuild(self, edits: Iterable[tuple[int, int, Iterable[Piece]]]) -> _Buf:
