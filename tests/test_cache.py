@@ -485,3 +485,53 @@ def test_sources_normalised_in_parallel_are_the_same(project: Path, monkeypatch)
     assert outcome(again) == outcome(plain)
     assert source_state(again) == source_state(plain)
     assert sorted(stored) == sorted((project / ".deckgen-cache" / "sources").glob("*"))
+
+
+def test_a_rebuild_reads_the_ledger_from_the_cache_only_while_the_file_is_unchanged(
+        shipped_project: Path, tmp_path: Path, monkeypatch) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    ledger_file = shipped_project / "deckgen.lock"
+    pipeline.build_project(shipped_project, now=NOW)
+    pipeline.build_project(other, now=NOW, use_cache=False)
+    parsed = []
+    real_parse = pipeline.Ledger.parse
+    monkeypatch.setattr(pipeline.Ledger, "parse", classmethod(
+        lambda cls, raw, path: parsed.append(path) or real_parse.__func__(cls, raw, path)))
+
+    def rebuild(now: int) -> bytes:
+        pipeline.build_project(shipped_project, now=now)
+        pipeline.build_project(other, now=now, use_cache=False)
+        built = next((shipped_project / "dist").glob("*.apkg")).read_bytes()
+        assert built == next((other / "dist").glob("*.apkg")).read_bytes()
+        assert ledger_file.read_bytes() == (other / "deckgen.lock").read_bytes()
+        return built
+
+    rebuild(NOW + 1)
+    assert parsed == [other / "deckgen.lock"]  # the cached build read the columns its last build stored
+    assert len(list((shipped_project / ".deckgen-cache" / "ledger").glob("*"))) == 1
+
+    # An edit to a card changes the ledger; the next build reads the columns stored with it.
+    for root in (shipped_project, other):
+        card_file = root / "cards" / "kotkin-1932-famine-and-strain.yaml"
+        text = card_file.read_text(encoding="utf-8")
+        card_file.write_text(text.replace("back: The 17th party conference", "back: The party conference"),
+                             encoding="utf-8")
+    parsed.clear()
+    rebuild(NOW + 2)
+    rebuild(NOW + 3)
+    assert shipped_project / "deckgen.lock" not in parsed
+    assert len(list((shipped_project / ".deckgen-cache" / "ledger").glob("*"))) == 1
+
+    # A ledger edited by hand (another hash for one note) is parsed again, and its stamps used:
+    # that note counts as changed.
+    for root in (shipped_project, other):
+        path = root / "deckgen.lock"
+        text = path.read_text(encoding="utf-8")
+        at = text.index('"hash": "', text.index('"notes"')) + len('"hash": "')
+        path.write_text(text[:at] + "edited" + text[at:], encoding="utf-8")
+    parsed.clear()
+    before = ledger_file.read_bytes()
+    rebuild(NOW + 4)
+    assert shipped_project / "deckgen.lock" in parsed
+    assert ledger_file.read_bytes() != before

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deckgen.cache import unpickle
 from deckgen.identity import MAX_MOD, Ledger, Stamp
 
 # Card ids and hex digests as deckgen makes them, and any text a hand-edited ledger may hold.
@@ -39,3 +43,23 @@ def test_the_ledger_reads_back_as_written(tmp_path_factory, notetypes: dict[str,
     Ledger(notes=notes, notetypes=notetypes).save(path)
     again = Ledger.load(Path(path))
     assert (again.notes, again.notetypes) == (notes, notetypes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tables, tables)
+def test_the_ledger_comes_back_whole_from_its_columns(notetypes: dict[str, Stamp], notes: dict[str, Stamp]) -> None:
+    ledger = Ledger(notes=notes, notetypes=notetypes)
+    # Through the cache's own pickling and restricted unpickler, as a rebuild reads them.
+    stored = unpickle(pickle.dumps(ledger.columns(), protocol=pickle.HIGHEST_PROTOCOL))
+    again = Ledger.from_columns(stored)
+    assert again is not None
+    assert (again.notes, again.notetypes) == (notes, notetypes)
+    assert again.to_bytes() == ledger.to_bytes()
+
+
+@pytest.mark.parametrize("stored", [
+    None, (), "ledger", (1, {}, ("a",), ("h",), ()), (2, {}, (), (), ()), (1, [], (), (), ()),
+    (1, {}, ["a"], ["h"], [1]), (1, {}, ("a", "a"), ("h", "i"), (1, 2)),
+])
+def test_columns_that_are_not_a_ledger_are_refused(stored: object) -> None:
+    assert Ledger.from_columns(stored) is None

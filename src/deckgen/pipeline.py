@@ -599,7 +599,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
         except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
             raise _unwritable(exc, checked.result.project.root) from exc
         checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
-                             "database"))
+                             "database", "ledger"))
         return result
 
 
@@ -630,7 +630,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
     _check_paths(project, templates, out)
     render_key = _tree_digest(templates) if cache.enabled else ""
     ledger_path = project.root / LEDGER_FILE
-    ledger = Ledger.load(ledger_path)
+    ledger, ledger_key = _load_ledger(ledger_path, cache)
     now = build_time() if now is None else now
     models = _stamped_models(_compiled_notetypes(cache, templates, project.root, render_key), ledger, now)
 
@@ -649,10 +649,27 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
 
         written = _write_packages(last_build, packages, pieces, previous, notes, progress, split)
         # The ledger follows the packages: if we die before this, the next build stamps anew.
-        ledger.save(ledger_path)
+        saved = ledger.save(ledger_path)
+        if saved is not None:
+            cache.put("ledger", digest("ledger", saved), ledger.columns())
+            cache.forget("ledger", ledger_key)
         last_build.keep_pieces(pieces)
     return BuildResult(result, tuple(path for path, _ in packages), sum(stats.notes for stats in written),
                        sum(stats.cards for stats in written), len(decks), changed)
+
+
+def _load_ledger(path: Path, cache: Cache) -> tuple[Ledger, str]:
+    """The ledger, and the key of its bytes: read from the cache's columns of it when the file
+    holds the bytes they were made from (by the build that wrote it, or the first that read it)."""
+    raw = Ledger.read(path)
+    if raw is None:
+        return Ledger(), ""
+    key = digest("ledger", raw)
+    ledger = Ledger.from_columns(cache.get("ledger", key)) if cache.enabled else None
+    if ledger is None:
+        ledger = Ledger.parse(raw, path)
+        cache.put("ledger", key, ledger.columns())
+    return ledger, key
 
 
 def _stamped_models(compiled_notetypes: dict[str, CompiledNoteType], ledger: Ledger,
