@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from anki_support import AnkiCollection
@@ -88,3 +92,16 @@ def test_split_writes_one_package_per_theme(deckgen, shipped_project, tmp_path):
         assert collection.deck_names() == {root} | {f"{root}::{theme}" for theme in themes}
     finally:
         collection.close()
+
+
+@pytest.mark.parametrize("setting", [None, "some-plugin"])
+def test_loading_deckgen_leaves_the_pydantic_plugin_setting_as_it_was(setting):
+    """deckgen builds its models without looking for pydantic plugins, and leaves the
+    environment as it found it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    script = ("import os, deckgen.cli, deckgen.pipeline, pydantic.plugin._loader as loader; "
+              "print(repr(os.environ.get('PYDANTIC_DISABLE_PLUGINS')), loader._plugins)")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [repr(setting), "None"]

@@ -96,9 +96,9 @@ class Ledger:
     def columns(self) -> tuple[Any, ...]:
         """The ledger as a few flat values, for a cache: reading them back (`from_columns`)
         takes a fraction of the time that parsing the JSON of tens of thousands of notes does."""
-        stamps = self.notes.values()
-        return (LEDGER_VERSION, {key: tuple(stamp) for key, stamp in self.notetypes.items()}, tuple(self.notes), tuple(s.hash for s in stamps),
-                tuple(s.mod for s in stamps))
+        hashes, mods = zip(*self.notes.values()) if self.notes else ((), ())
+        return (LEDGER_VERSION, {key: tuple(stamp) for key, stamp in self.notetypes.items()}, tuple(self.notes),
+                hashes, mods)
 
     @classmethod
     def from_columns(cls, stored: Any) -> "Ledger | None":

@@ -89,7 +89,8 @@ class LastBuild:
         stored, stored_database = self.last(path)
         self.earlier[path] = (stored, None)  # its bytes are no longer wanted
         if collection != stored:
-            self.cache.put("collection", digest("collection", str(path)), collection)
+            # Pickled by a thread: the rest of the build waits on its files more than on Python.
+            self._start(self.cache.put, "collection", digest("collection", str(path)), collection)
             if stored is not None:
                 self.cache.forget("database", _database_key(stored))
         if collection != stored or stored_database is None:

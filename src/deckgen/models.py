@@ -6,6 +6,7 @@ Loading stops at these types: no raw dicts travel past the loader.
 from __future__ import annotations
 
 import datetime
+import os
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,13 @@ Span = Annotated[Text, Field(max_length=MAX_SPAN_CHARS)]
 Tag = Annotated[StrictStr, Field(pattern=TAG_PATTERN)]
 # YAML hands us a date for 1941-06-22, an int for 1941 and a string for "1941-06".
 DateValue = Annotated[Union[StrictStr, StrictInt, datetime.date], Field(union_mode="left_to_right")]
+
+
+# Pydantic looks for plugins when the first model is built, reading the metadata of every
+# installed package: a cost on every start, for models no plugin has any business in (typer
+# builds its parameter adapters the same way). The setting is restored at the end of the module.
+_PLUGINS_SETTING = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
 
 
 class _Strict(BaseModel):
@@ -283,3 +291,9 @@ class Project:
         for file in self.files:
             seen.setdefault(file.theme, None)
         return list(seen)
+
+
+if _PLUGINS_SETTING is None:
+    del os.environ["PYDANTIC_DISABLE_PLUGINS"]
+else:
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PLUGINS_SETTING
