@@ -51,15 +51,39 @@ def test_the_ledger_comes_back_whole_from_its_columns(notetypes: dict[str, Stamp
     ledger = Ledger(notes=notes, notetypes=notetypes)
     # Through the cache's own pickling and restricted unpickler, as a rebuild reads them.
     stored = unpickle(pickle.dumps(ledger.columns(), protocol=pickle.HIGHEST_PROTOCOL))
-    again = Ledger.from_columns(stored)
+    again = Ledger.from_columns(stored, ledger.to_bytes())
     assert again is not None
     assert (again.notes, again.notetypes) == (notes, notetypes)
     assert again.to_bytes() == ledger.to_bytes()
 
 
 @pytest.mark.parametrize("stored", [
-    None, (), "ledger", (1, {}, ("a",), ("h",), ()), (2, {}, (), (), ()), (1, [], (), (), ()),
-    (1, {}, ["a"], ["h"], [1]), (1, {}, ("a", "a"), ("h", "i"), (1, 2)),
+    None, (), "ledger", (1, True, {}, ("a",), ("h",), ()), (2, True, {}, (), (), ()), (1, True, [], (), (), ()),
+    (1, True, {}, ["a"], ["h"], [1]), (1, True, {}, ("a", "a"), ("h", "i"), (1, 2)), (1, {}, (), (), ()),
 ])
 def test_columns_that_are_not_a_ledger_are_refused(stored: object) -> None:
-    assert Ledger.from_columns(stored) is None
+    assert Ledger.from_columns(stored, b"") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(tables, tables, st.data())
+def test_a_restamped_ledger_is_written_as_a_fresh_one_would_be(notetypes: dict[str, Stamp], notes: dict[str, Stamp],
+                                                                data: st.DataObject) -> None:
+    """A ledger read from a file and restamped writes the bytes a ledger holding the same stamps
+    from the start writes, whether it edits the bytes read or writes them all anew."""
+    notes = {key: Stamp(stamp.hash, stamp.mod // 2) for key, stamp in notes.items()}  # room to restamp
+    raw = Ledger(notes=notes, notetypes=notetypes).to_bytes()
+    read = Ledger.parse(raw, Path("deckgen.lock"))
+    if data.draw(st.booleans(), label="read from the cache's columns"):
+        read = Ledger.from_columns(unpickle(pickle.dumps(read.columns(), protocol=pickle.HIGHEST_PROTOCOL)), raw)
+        assert read is not None
+    now = data.draw(st.integers(0, MAX_MOD // 2), label="now")
+    edited = data.draw(st.lists(st.sampled_from(sorted(notes)), max_size=5), label="edit") if notes else []
+    for key in edited:
+        read.stamp_note(key, data.draw(hashes, label="digest"), now)
+    if data.draw(st.booleans(), label="add or drop notes"):
+        read.stamp_note(data.draw(keys, label="new key"), "new", now)
+        read.keep_only(set(data.draw(st.lists(st.sampled_from(sorted(read.notes))), label="kept")))
+    fresh = Ledger(notes=dict(read.notes), notetypes=dict(read.notetypes))
+    assert read.to_bytes() == fresh.to_bytes()
+    assert Ledger.parse(read.to_bytes(), Path("deckgen.lock")) == fresh

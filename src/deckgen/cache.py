@@ -389,8 +389,13 @@ def _read_regular(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(info.st_size + 1)
+        # Read with os.read, not through a file object: a run reads hundreds of entries.
+        chunks = []
+        wanted = info.st_size + 1  # one byte more: a file that grew since is read to its end
+        while chunk := os.read(fd, max(wanted, 1 << 16)):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 

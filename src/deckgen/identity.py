@@ -64,6 +64,12 @@ class Stamp(NamedTuple):
 class Ledger:
     notes: dict[str, Stamp] = field(default_factory=dict)
     notetypes: dict[str, Stamp] = field(default_factory=dict)
+    # The bytes read, when they are those `to_bytes` writes for the stamps read; the notes
+    # restamped since; and whether notes came or went, or a note type was restamped. A
+    # rebuild that restamps a few notes writes the bytes read with those entries replaced.
+    _text: bytes | None = field(default=None, repr=False, compare=False)
+    _restamped: set[str] = field(default_factory=set, repr=False, compare=False)
+    _reshaped: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> "Ledger":
@@ -86,26 +92,30 @@ class Ledger:
             data = json.loads(raw.decode("utf-8"))
             if data.get("version") != LEDGER_VERSION:
                 raise ValueError(f"unsupported ledger version {data.get('version')!r}")
-            return cls(
+            ledger = cls(
                 notes={key: _stamp_from(value) for key, value in data["notes"].items()},
                 notetypes={key: _stamp_from(value) for key, value in data["notetypes"].items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _unreadable(path, exc) from exc
+        if ledger.to_bytes() == raw:
+            ledger._text = raw
+        return ledger
 
     def columns(self) -> tuple[Any, ...]:
         """The ledger as a few flat values, for a cache: reading them back (`from_columns`)
         takes a fraction of the time that parsing the JSON of tens of thousands of notes does."""
         hashes, mods = zip(*self.notes.values()) if self.notes else ((), ())
-        return (LEDGER_VERSION, {key: tuple(stamp) for key, stamp in self.notetypes.items()}, tuple(self.notes),
-                hashes, mods)
+        return (LEDGER_VERSION, self._text is not None and not self._restamped and not self._reshaped,
+                {key: tuple(stamp) for key, stamp in self.notetypes.items()}, tuple(self.notes), hashes, mods)
 
     @classmethod
-    def from_columns(cls, stored: Any) -> "Ledger | None":
-        """The ledger `columns` made ``stored`` from; None when ``stored`` is anything else."""
-        if not (isinstance(stored, tuple) and len(stored) == 5):
+    def from_columns(cls, stored: Any, raw: bytes) -> "Ledger | None":
+        """The ledger `columns` made ``stored`` from, read from ``raw``; None when ``stored`` is
+        anything else."""
+        if not (isinstance(stored, tuple) and len(stored) == 6):
             return None
-        version, notetypes, keys, hashes, mods = stored
+        version, written_as_read, notetypes, keys, hashes, mods = stored
         if (version != LEDGER_VERSION or not isinstance(notetypes, dict)
                 or not all(type(column) is tuple for column in (keys, hashes, mods))  # noqa: E721
                 or not len(keys) == len(hashes) == len(mods)):
@@ -113,19 +123,38 @@ class Ledger:
         notes = dict(zip(keys, map(Stamp._make, zip(hashes, mods))))
         if len(notes) != len(keys):
             return None
-        return cls(notes=notes, notetypes={key: Stamp._make(stamp) for key, stamp in notetypes.items()})
+        ledger = cls(notes=notes, notetypes={key: Stamp._make(stamp) for key, stamp in notetypes.items()})
+        if written_as_read is True:
+            ledger._text = raw
+        return ledger
 
     def stamp_note(self, key: str, digest: str, now: int) -> int:
-        return _stamp(self.notes, key, digest, now)
+        before = self.notes.get(key)
+        mod = _stamp(self.notes, key, digest, now)
+        if before is None:
+            self._reshaped = True
+        elif self.notes[key] is not before:
+            self._restamped.add(key)
+        return mod
 
     def stamp_notetype(self, key: str, digest: str, now: int) -> int:
-        return _stamp(self.notetypes, key, digest, now)
+        before = self.notetypes.get(key)
+        mod = _stamp(self.notetypes, key, digest, now)
+        if self.notetypes[key] is not before:
+            self._reshaped = True
+        return mod
 
     def keep_only(self, note_keys: set[str]) -> None:
         """Forget notes no longer built (a re-added card then counts as new content)."""
-        self.notes = {key: stamp for key, stamp in self.notes.items() if key in note_keys}
+        if self.notes.keys() - note_keys:
+            self.notes = {key: stamp for key, stamp in self.notes.items() if key in note_keys}
+            self._reshaped = True
 
     def to_bytes(self) -> bytes:
+        if self._text is not None and not self._reshaped:
+            patched = _restamped(self._text, {key: self.notes[key] for key in sorted(self._restamped)})
+            if patched is not None:
+                return patched
         if _plain(self.notetypes) and _plain(self.notes):
             return _ledger_text(self.notetypes, self.notes).encode()
         data = {
@@ -141,7 +170,33 @@ class Ledger:
         if path.exists() and path.read_bytes() == new:
             return None
         write_bytes_atomically(path, new)
+        self._text, self._restamped, self._reshaped = new, set(), False
         return new
+
+
+def _restamped(text: bytes, stamps: dict[str, Stamp]) -> bytes | None:
+    """``text``, a ledger as `_ledger_text` writes it, with the entries of the notes in
+    ``stamps`` written anew; None when one is not where that layout puts it."""
+    from json.encoder import encode_basestring
+
+    if not _plain(stamps):
+        return None
+    notes_at = text.find(b'\n "notes": {\n')
+    if notes_at < 0:
+        return None
+    parts: list[bytes] = []
+    done = 0
+    # A key's entry is the only place where it opens a line at this depth: its own hash and
+    # every other string are escaped, and they stand deeper.
+    for at, head, stamp in sorted((text.find(head, notes_at), head, stamp) for head, stamp in (
+            (f'\n  {encode_basestring(key)}: {{\n   "hash": '.encode(), stamp) for key, stamp in stamps.items())):
+        end = text.find(b"\n  }", at)
+        if at < done or end < 0:
+            return None
+        parts += [text[done:at], head, f'{encode_basestring(stamp.hash)},\n   "mod": {stamp.mod}'.encode()]
+        done = end
+    parts.append(text[done:])
+    return b"".join(parts)
 
 
 def _plain(table: dict[str, Stamp]) -> bool:

@@ -665,7 +665,7 @@ def _load_ledger(path: Path, cache: Cache) -> tuple[Ledger, str]:
     if raw is None:
         return Ledger(), ""
     key = digest("ledger", raw)
-    ledger = Ledger.from_columns(cache.get("ledger", key)) if cache.enabled else None
+    ledger = Ledger.from_columns(cache.get("ledger", key), raw) if cache.enabled else None
     if ledger is None:
         ledger = Ledger.parse(raw, path)
         cache.put("ledger", key, ledger.columns())
