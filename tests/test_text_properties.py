@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from deckgen import sourcetext
 from deckgen.matching import Corpus
 from deckgen.sourcetext import _PLAIN_PASSAGES, load_source_text, normalize, normalize_with_offsets, repair
 
@@ -198,3 +199,18 @@ def test_a_changed_word_is_not_found(ws: list[str], data) -> None:
     changed = ws[:i] + [new] + ws[i + 1:]
     assume(normalize(" ".join(changed)) not in source.text)
     assert Corpus({"s": source}).find(" ".join(changed), "s") is None
+
+
+MOJIBAKE = ["â€“", "Ã©", "â€œ", "Ã¼ber", "Ã", "Â ", "\x00", "é", "—", "\u00a0"]
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(st.lists(st.one_of(pieces, st.sampled_from(MOJIBAKE), st.sampled_from(["\n", "\r\n", "\r", "\n\n"])),
+                max_size=60).map("".join))
+def test_lines_are_shown_to_ftfy_as_if_each_were(raw: str) -> None:
+    """Only the lines holding a character ftfy could repair go to it; every line comes out as
+    if each had gone."""
+    lines = sourcetext._split_lines(raw)
+    assert [(ln.fixed, ln.edits) for ln in lines] == [
+        sourcetext._ftfy_edits(raw[ln.start:ln.end], ln.start) for ln in lines]
+    assert "".join(raw[ln.start:ln.eol_end] for ln in lines) == raw

@@ -1095,6 +1095,9 @@ def _resolve(defs: list[tuple[int, Footnote]], raw_at: int) -> Footnote | None:
 
 
 def _split_lines(raw: str) -> list[_Line]:
+    # Only the lines holding a character ftfy could repair are shown to it: found in one
+    # scan of the whole text (no such character is a line break), not line by line.
+    dirty = [m.start() for m in _DIRTY.finditer(raw)]
     lines = []
     for m in _LINE.finditer(raw):
         seg = m.group()
@@ -1103,7 +1106,11 @@ def _split_lines(raw: str) -> list[_Line]:
         content = seg.rstrip("\r\n")
         start = m.start()
         end = start + len(content)
-        fixed, edits = _ftfy_edits(content, start)
+        at = bisect_left(dirty, start)
+        if at < len(dirty) and dirty[at] < end:
+            fixed, edits = _ftfy_edits(content, start)
+        else:
+            fixed, edits = content, []
         lines.append(_Line(len(lines) + 1, start, end, m.end(), fixed, edits))
     return lines
 
