@@ -535,3 +535,15 @@ def test_a_rebuild_reads_the_ledger_from_the_cache_only_while_the_file_is_unchan
     rebuild(NOW + 4)
     assert shipped_project / "deckgen.lock" in parsed
     assert ledger_file.read_bytes() != before
+
+
+def test_a_kept_collection_reads_back_as_it_was_written() -> None:
+    from deckgen.lastbuild import _columns, _written_collection
+
+    signatures = {7: ("g1", "d1", 11, 1_700_000_000, 3), 5: ("g2", "d2", 12, 1_700_000_001, 4)}
+    for notes in (signatures, {}):
+        written = package.WrittenCollection(("a", "b"), 1234, notes)
+        kept = pickle.loads(pickle.dumps(_columns(written), protocol=pickle.HIGHEST_PROTOCOL))
+        assert _written_collection(kept) == written
+    for garbage in (None, written, ("a", 1, (), ((),) * 5), (("a",), 1, (7,), ((),) * 5), (("a",), 1, (), ((),) * 4)):
+        assert _written_collection(garbage) is None

@@ -466,20 +466,23 @@ class _NoteMemo:
         self.rows.save()
 
 
-def _encode_known(notes: dict[str, Any]) -> dict[str, tuple[int, str, str]]:
-    return {key: (note.note_id, note.guid, note.digest) for key, note in notes.items()}
+def _encode_known(notes: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    """A file's notes as stored: card keys, note ids, GUIDs and digests as columns (read back
+    in less time than a mapping of tuples)."""
+    if not notes:
+        return (), (), (), ()
+    ids, guids, digests = zip(*((note.note_id, note.guid, note.digest) for note in notes.values()))
+    return tuple(notes), ids, guids, digests
 
 
 def _decode_known(stored: Any) -> dict[str, Any]:
     from .package import KnownNote
 
-    if not isinstance(stored, dict):
+    if not (isinstance(stored, tuple) and len(stored) == 4 and all(type(c) is tuple for c in stored)  # noqa: E721
+            and len({len(column) for column in stored}) == 1):
         return {}
-    try:
-        make = KnownNote._make
-        return {key: make(note) for key, note in stored.items()}
-    except TypeError:
-        return {}
+    keys, ids, guids, digests = stored
+    return dict(zip(keys, map(KnownNote._make, zip(ids, guids, digests))))
 
 
 class _StoredAnchor:
