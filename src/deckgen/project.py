@@ -547,9 +547,12 @@ def _check_identity(project: Project, report: Report) -> None:
         return file.cards[index].at("id")
 
     every_id = [card_id for file in project.files for card_id in file.ids]
-    # Nearly always every id is distinct, even without its hyphens: that is found out at once.
-    clash = (len(set(every_id)) != len(every_id)
-             or len({card_id.replace("-", "") for card_id in every_id}) != len(every_id))
+    # Nearly always every id is distinct, even without its hyphens: that is found out at once
+    # (the hyphens dropped from all the ids joined, unless one holds the line break they are
+    # joined with).
+    joined = "\n".join(every_id)
+    unhyphenated = joined.replace("-", "").split("\n") if joined.count("\n") == len(every_id) - 1 else []
+    clash = len(set(every_id)) != len(every_id) or len(set(unhyphenated)) != len(every_id)
     for file in project.files:
         if file.theme in themes:
             report.add(
