@@ -140,22 +140,31 @@ def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
 def load_sources(project: Project, report: Report, cache: Cache | None = None,
                  normaliser: _Normaliser | None = None) -> SourceTexts:
     """Read every registered source; each is normalised on first use, or read from the cache."""
-    raws: dict[str, str] = {}
+    raws: dict[str, str | bytes] = {}
     keys: dict[str, str] = {}
     already = normaliser.read if normaliser is not None else {}
     for source_id, source in project.sources.items():
         if source_id in already:
             raws[source_id], keys[source_id] = already[source_id]
         else:
-            raws[source_id], data = _read_source(source_id, source)
-            keys[source_id] = digest("source", data)
+            raws[source_id], keys[source_id] = _source_read(source_id, source, cache or NoCache())
         if cache is not None:
             cache.keep("sources", keys[source_id])  # loaded only when used, but still wanted
-    return SourceTexts(raws, keys, cache or NoCache(), normaliser)
+    return SourceTexts(raws, keys, cache or NoCache(), normaliser, project.sources)
 
 
-def _read_source(source_id: str, source: Source) -> tuple[str, bytes]:
-    """A source's text and bytes, or a located set-up error."""
+def _source_read(source_id: str, source: Source, cache: Cache) -> tuple[str | bytes, str]:
+    """A source's text and the key of its bytes; its bytes, not yet decoded, when the cache holds
+    it normalised (a run decoded those very bytes to normalise them), for a run may never use it."""
+    data = _read_source_bytes(source_id, source)
+    key = digest("source", data)
+    if cache.contains("sources", key):
+        return data, key
+    return _source_text(source_id, source, data), key
+
+
+def _read_source_bytes(source_id: str, source: Source) -> bytes:
+    """A source's bytes, or a located set-up error."""
     if source.path.exists() and not source.path.is_file():  # a folder, or a named pipe that never ends
         raise DeckgenError(Diagnostic.make(
             codes.SOURCE_UNREADABLE, source.location,
@@ -167,8 +176,7 @@ def _read_source(source_id: str, source: Source) -> tuple[str, bytes]:
                 codes.YAML_TOO_LARGE, source.location,
                 f"source {source_id!r}: {source.entry.file!r} is {size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}",
                 hint="split the text into several sources"))
-        data = source.path.read_bytes()
-        return data.decode("utf-8-sig"), data
+        return source.path.read_bytes()
     except FileNotFoundError:
         raise DeckgenError(Diagnostic.make(
             codes.SOURCE_UNREADABLE, source.location,
@@ -177,6 +185,12 @@ def _read_source(source_id: str, source: Source) -> tuple[str, bytes]:
         raise DeckgenError(Diagnostic.make(
             codes.SOURCE_UNREADABLE, source.location,
             f"source {source_id!r}: cannot read {source.entry.file!r}: {exc.strerror}")) from None
+
+
+def _source_text(source_id: str, source: Source, data: bytes) -> str:
+    """A source's bytes as text, or a located set-up error."""
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DeckgenError(Diagnostic.make(
             codes.SOURCE_UNREADABLE, source.location,
@@ -191,7 +205,7 @@ class _Normaliser:
         self.cache = cache
         self.pool: ProcessPoolExecutor | None = None
         self.pending: dict[str, Future[dict[str, Any]]] = {}
-        self.read: dict[str, tuple[str, str]] = {}  # source id -> (text, key), as read when starting
+        self.read: dict[str, tuple[str | bytes, str]] = {}  # source id -> (text, key), as read when starting
         self.closed = False
 
     def __enter__(self) -> _Normaliser:
@@ -211,12 +225,11 @@ class _Normaliser:
         todo: dict[str, str] = {}
         for source_id, source in sources.items():
             try:
-                raw, data = _read_source(source_id, source)
+                raw, key = _source_read(source_id, source, self.cache)
             except DeckgenError:
                 continue
-            key = digest("source", data)
             self.read[source_id] = (raw, key)
-            if not self.cache.contains("sources", key):
+            if isinstance(raw, str):
                 todo[key] = raw
         self.submit(todo)
 
@@ -253,9 +266,10 @@ class _Normaliser:
 class SourceTexts(Mapping[str, SourceText]):
     """The project's normalised sources by id, each built (or read from the cache) when first used."""
 
-    def __init__(self, raws: dict[str, str], keys: dict[str, str], cache: Cache,
-                 normaliser: _Normaliser | None = None):
+    def __init__(self, raws: dict[str, str | bytes], keys: dict[str, str], cache: Cache,
+                 normaliser: _Normaliser | None = None, sources: Mapping[str, Source] | None = None):
         self._raws = raws
+        self._sources = sources or {}
         self._keys = keys
         self._cache = cache
         self._normaliser = normaliser
@@ -264,17 +278,23 @@ class SourceTexts(Mapping[str, SourceText]):
     def __getitem__(self, source_id: str) -> SourceText:
         text = self._texts.get(source_id)
         if text is None:
-            raw = self._raws[source_id]  # KeyError for an unknown id, as a dict
-            text = self._prepared(source_id)
+            raw = self._raw(source_id)  # KeyError for an unknown id, as a dict
+            text = self._prepared(source_id, raw)
             if text is None:
                 text = load_source_text(raw)
                 self._cache.put("sources", self._keys[source_id], _encode_source(raw, text))
             self._texts[source_id] = text
         return text
 
-    def _prepared(self, source_id: str) -> SourceText | None:
+    def _raw(self, source_id: str) -> str:
+        raw = self._raws[source_id]
+        if isinstance(raw, bytes):  # read as bytes, since they decoded when they were normalised
+            raw = self._raws[source_id] = _source_text(source_id, self._sources[source_id], raw)
+        return raw
+
+    def _prepared(self, source_id: str, raw: str) -> SourceText | None:
         """The source as a worker or an earlier run normalised it, if one did."""
-        raw, key = self._raws[source_id], self._keys[source_id]
+        key = self._keys[source_id]
         if self._normaliser is not None:
             text = self._normaliser.take(key, raw)
             if text is not None:
@@ -306,7 +326,7 @@ class SourceTexts(Mapping[str, SourceText]):
         """Load every source now; when several must be normalised, in worker processes."""
         pending = [sid for sid in self._raws if sid not in self._texts]
         if self._normaliser is not None:
-            self._normaliser.submit({self._keys[sid]: self._raws[sid] for sid in pending
+            self._normaliser.submit({self._keys[sid]: self._raw(sid) for sid in pending
                                      if not self._cache.contains("sources", self._keys[sid])})
         for done, sid in enumerate(pending, 1):
             self[sid]
