@@ -18,7 +18,6 @@ import os
 import pickle
 import selectors
 import signal
-import struct
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -28,7 +27,7 @@ R = TypeVar("R")
 
 # Fewer items than this are done in this process: forking costs more than it saves.
 MIN_ITEMS = 2_000
-_SLOT = struct.Struct("q")
+_SLOT_BYTES = 8
 
 
 class WorkerFailed(RuntimeError):
@@ -68,13 +67,16 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     if workers <= 1 or total < 2:
         return _here(work, items, progress)
     shares = [list(range(k, total, workers)) for k in range(workers)]
-    counters = mmap.mmap(-1, _SLOT.size * workers)  # shared with the children: one slot each
+    shared = mmap.mmap(-1, _SLOT_BYTES * workers)  # shared with the children: one slot each
+    # Slots are written and read whole through a typed view: struct.pack_into clears the bytes
+    # before it writes them, so a reader could see a count drop to nothing for an instant.
+    counters = memoryview(shared).cast("q")
     children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
     received: dict[int, bytearray] = {}
     mine = len(shares) - 1
 
     def tick(done: int) -> None:
-        _SLOT.pack_into(counters, _SLOT.size * mine, done)
+        counters[mine] = done
         if progress is not None:
             progress(min(_done(counters, len(shares)), total), total)
 
@@ -122,7 +124,8 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-        counters.close()
+        counters.release()
+        shared.close()
 
 
 def _here(work: ShareWork[T, R], items: Sequence[T], progress: Callable[[int, int], None] | None) -> list[R]:
@@ -135,7 +138,7 @@ def _ignore(done: int) -> None:
     pass
 
 
-def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray], counters: mmap.mmap,
+def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray], counters: memoryview,
              total: int, progress: Callable[[int, int], None] | None) -> None:
     """Read every child's pipe to its end, reporting progress while waiting."""
     selector = selectors.DefaultSelector()
@@ -157,18 +160,18 @@ def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray
         selector.close()
 
 
-def _done(counters: mmap.mmap, slots: int) -> int:
-    return sum(_SLOT.unpack_from(counters, _SLOT.size * k)[0] for k in range(slots))
+def _done(counters: memoryview, slots: int) -> int:
+    return sum(counters[k] for k in range(slots))
 
 
-def _child(work: Callable, share: list, k: int, counters: mmap.mmap, write_end: int) -> None:  # pragma: no cover
+def _child(work: Callable, share: list, k: int, counters: memoryview, write_end: int) -> None:  # pragma: no cover
     """Do one share of the work and send the results (or the exception) up the pipe; never return."""
     status = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interrupt does
 
         def tick(done: int) -> None:
-            _SLOT.pack_into(counters, _SLOT.size * k, done)
+            counters[k] = done
 
         try:
             payload = pickle.dumps(("ok", work(share, tick)), protocol=pickle.HIGHEST_PROTOCOL)
