@@ -152,7 +152,7 @@ class Ledger:
 
     def to_bytes(self) -> bytes:
         if self._text is not None and not self._reshaped:
-            patched = _restamped(self._text, {key: self.notes[key] for key in sorted(self._restamped)})
+            patched = _rewritten(self._text, {key: self.notes[key] for key in sorted(self._restamped)})
             if patched is not None:
                 return patched
         if _plain(self.notetypes) and _plain(self.notes):
@@ -174,7 +174,7 @@ class Ledger:
         return new
 
 
-def _restamped(text: bytes, stamps: dict[str, Stamp]) -> bytes | None:
+def _rewritten(text: bytes, stamps: dict[str, Stamp]) -> bytes | None:
     """``text``, a ledger as `_ledger_text` writes it, with the entries of the notes in
     ``stamps`` written anew; None when one is not where that layout puts it."""
     from json.encoder import encode_basestring

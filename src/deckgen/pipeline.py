@@ -147,13 +147,13 @@ def load_sources(project: Project, report: Report, cache: Cache | None = None,
         if source_id in already:
             raws[source_id], keys[source_id] = already[source_id]
         else:
-            raws[source_id], keys[source_id] = _source_read(source_id, source, cache or NoCache())
+            raws[source_id], keys[source_id] = _read_source(source_id, source, cache or NoCache())
         if cache is not None:
             cache.keep("sources", keys[source_id])  # loaded only when used, but still wanted
     return SourceTexts(raws, keys, cache or NoCache(), normaliser, project.sources)
 
 
-def _source_read(source_id: str, source: Source, cache: Cache) -> tuple[str | bytes, str]:
+def _read_source(source_id: str, source: Source, cache: Cache) -> tuple[str | bytes, str]:
     """A source's text and the key of its bytes; its bytes, not yet decoded, when the cache holds
     it normalised (a run decoded those very bytes to normalise them), for a run may never use it."""
     data = _read_source_bytes(source_id, source)
@@ -204,7 +204,7 @@ class _Normaliser:
     def __init__(self, cache: Cache):
         self.cache = cache
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: dict[str, Future[dict[str, Any]]] = {}
+        self.pending: dict[str, Future[bytes]] = {}
         self.read: dict[str, tuple[str | bytes, str]] = {}  # source id -> (text, key), as read when starting
         self.closed = False
 
@@ -225,7 +225,7 @@ class _Normaliser:
         todo: dict[str, str] = {}
         for source_id, source in sources.items():
             try:
-                raw, key = _source_read(source_id, source, self.cache)
+                raw, key = _read_source(source_id, source, self.cache)
             except DeckgenError:
                 continue
             self.read[source_id] = (raw, key)
