@@ -10,6 +10,7 @@ any of it that cannot be read or written only makes the next build slower.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +32,8 @@ class LastBuild:
         self.cache = cache
         self.pieces_key = pieces_key
         self.earlier: dict[Path, tuple[WrittenCollection | None, memoryview | None]] = {}
+        # Each collection's bytes attached to a new collection (`collection_to_copy`), until taken.
+        self.opened: dict[Path, sqlite3.Connection] = {}
         self.known_pieces: Any = None
         self.threads: list[threading.Thread] = []
         self.reader: threading.Thread | None = None
@@ -43,6 +46,9 @@ class LastBuild:
     def __exit__(self, *exc_info: object) -> None:
         for thread in self.threads:
             thread.join()
+        for connection in self.opened.values():
+            connection.close()
+        self.opened.clear()
 
     def _start(self, target: Callable[..., None], *args: Any) -> threading.Thread:
         def run() -> None:
@@ -65,7 +71,18 @@ class LastBuild:
                 database = self.cache.get_bytes("database", _database_key(stored))
                 if database is not None and len(database) != stored.size:
                     database = None
+            if database is not None:
+                try:
+                    self.opened[path] = self._opened(database)
+                except sqlite3.Error:
+                    pass  # write_package attaches the bytes itself, and finds out what is wrong with them
             self.earlier[path] = (stored, database)
+
+    @staticmethod
+    def _opened(database: memoryview) -> sqlite3.Connection:
+        from .package import collection_to_copy
+
+        return collection_to_copy(database)
 
     def _wait(self) -> None:
         if self.reader is not None:
@@ -83,6 +100,12 @@ class LastBuild:
         """The collection last written to ``path``, and its bytes, as far as the cache has them."""
         self._wait()
         return self.earlier.get(path, (None, None))
+
+    def opened_copy(self, path: Path) -> sqlite3.Connection | None:
+        """The last collection written to ``path`` (see `last`), attached to a new one for
+        `write_package` to copy rows from; the caller closes it."""
+        self._wait()
+        return self.opened.pop(path, None)
 
     def keep(self, path: Path, collection: WrittenCollection, database: bytes) -> None:
         """Keep the collection just written to ``path``, for the next build."""

@@ -325,25 +325,53 @@ def _first(row: tuple) -> int:
     return row[0]
 
 
+def _new_collection(connection: sqlite3.Connection) -> None:
+    """genanki's tables and its ``col`` row, in the main database of ``connection``."""
+    cursor = connection.cursor()
+    for statement in _schema()[0]:
+        cursor.execute(statement)
+    cursor.executescript(APKG_COL)
+
+
+def collection_to_copy(database: Buffer) -> sqlite3.Connection:
+    """A new collection, with ``database`` (the bytes of one written before) attached to it as
+    ``previous``, for `write_package` to copy rows from. The bytes are copied into sqlite
+    without the GIL: a rebuild opens this on a thread while it gets its notes ready."""
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        _new_collection(connection)
+        connection.execute("ATTACH ':memory:' AS previous")
+        connection.deserialize(database, name="previous")
+        # Bytes that are no database fail here, not in the first statement of write_package.
+        connection.execute("SELECT count(*) FROM previous.sqlite_master").fetchone()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces | None = None,
                   previous: tuple[WrittenCollection, Buffer] | None = None,
                   signatures: Mapping[int, Signature] | None = None,
-                  needed: set[int] | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
+                  needed: set[int] | None = None,
+                  opened: sqlite3.Connection | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
     of notes unchanged since ``previous`` (a collection and its bytes, when `worth_copying`)
     was written are copied from it. ``signatures`` are those of `signatures_of`, when known
-    already, and ``needed`` those of `rows_needed`. Returns the collection written, and its
-    bytes, for the next build."""
+    already, and ``needed`` those of `rows_needed`. ``opened`` is `collection_to_copy` of
+    ``previous``, when opened already; it is closed here. Returns the collection written, and
+    its bytes, for the next build."""
     signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
-    connection = sqlite3.connect(":memory:")
+    attached = opened is not None and previous is not None
+    if opened is not None and not attached:
+        opened.close()
+    connection = opened if attached and opened is not None else sqlite3.connect(":memory:")
     try:
         cursor = connection.cursor()
-        tables, indexes = _schema()
-        for statement in tables:
-            cursor.execute(statement)
-        cursor.executescript(APKG_COL)
+        if not attached:
+            _new_collection(connection)
         if decks:
             decks_json, models_json = _col_json(decks, cursor)
             cursor.execute("UPDATE col SET decks = ?, models = ?", (decks_json, models_json))
@@ -351,11 +379,11 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
         if previous is not None:
             if needed is None:
                 needed = rows_needed(signatures, previous[0])
-            notes, cards = _copy_rows(cursor, decks, signatures, needed, *previous)
+            notes, cards = _copy_rows(cursor, decks, signatures, needed, *previous, attached=attached)
         else:
             notes, cards = _insert_rows(cursor, "main", decks)
         # An index built over the finished table is sorted once instead of kept in order row by row.
-        for statement in indexes:
+        for statement in _schema()[1]:
             cursor.execute(statement)
         connection.commit()
         database = connection.serialize()
@@ -394,13 +422,16 @@ def _insert_rows(cursor: sqlite3.Cursor, schema: str, decks: Sequence[DeckRows],
 
 
 def _copy_rows(cursor: sqlite3.Cursor, decks: Sequence[DeckRows], signatures: Mapping[int, Signature],
-               needed: set[int], previous: WrittenCollection, database: Buffer) -> tuple[int, int]:
+               needed: set[int], previous: WrittenCollection, database: Buffer,
+               attached: bool = False) -> tuple[int, int]:
     """Fill the collection from ``previous``: its rows of notes gone or changed are deleted,
     the changed and new notes inserted, and its tables copied over in id order, the order
-    in which `_insert_rows` inserts, so that the pages come out the same."""
+    in which `_insert_rows` inserts, so that the pages come out the same. ``database`` is
+    attached as ``previous`` already when ``attached``."""
     try:
-        cursor.execute("ATTACH ':memory:' AS previous")
-        cursor.connection.deserialize(database, name="previous")
+        if not attached:
+            cursor.execute("ATTACH ':memory:' AS previous")
+            cursor.connection.deserialize(database, name="previous")
         # Its notes that are gone, and those that changed.
         stale = [(note_id,) for note_id in previous.notes.keys() - signatures.keys()]
         stale += [(note_id,) for note_id in needed if note_id in previous.notes]

@@ -875,9 +875,10 @@ def _write_packages(last_build: LastBuild, packages: list[tuple[Path, list[DeckR
         tell(0, len(packages))
     for done, (path, decks) in enumerate(packages, 1):
         before = previous[path]
+        opened = last_build.opened_copy(path) if before.copied is not None else None
         try:
             stats, collection, database = write_package(path, decks, pieces, before.copied, before.signatures,
-                                                        before.needed)
+                                                        before.needed, opened)
         except StaleCollection:  # a cache that cannot be used only makes the build slower
             notes.fill_rows(decks, set(before.signatures))
             stats, collection, database = write_package(path, decks, pieces, None, before.signatures)
