@@ -3,9 +3,10 @@ collection (its bytes as written, and the signature of each of its notes) and th
 pieces the packages were zipped in.
 
 A rebuild copies the rows of unchanged notes from the last collection and zips the pieces
-that did not change as they are (see ``package``). The cache is read by a thread while the
-build gets its notes ready, and the new collections are kept by threads while it finishes;
-any of it that cannot be read or written only makes the next build slower.
+that did not change as they are (see ``package``). A thread reads the cache, and attaches the
+last collection to a new one for the copy, while the build gets its notes ready; threads keep
+the new collections while it finishes. Any of it that cannot be read or written only makes the
+next build slower.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class LastBuild:
         return thread
 
     def _read(self, paths: list[Path]) -> None:
+        from .package import collection_to_copy
+
         self.known_pieces = self.cache.get("pieces", self.pieces_key)
         for path in paths:
             stored = _written_collection(self.cache.get("collection", digest("collection", str(path))))
@@ -73,16 +76,10 @@ class LastBuild:
                     database = None
             if database is not None:
                 try:
-                    self.opened[path] = self._opened(database)
+                    self.opened[path] = collection_to_copy(database)
                 except sqlite3.Error:
                     pass  # write_package attaches the bytes itself, and finds out what is wrong with them
             self.earlier[path] = (stored, database)
-
-    @staticmethod
-    def _opened(database: memoryview) -> sqlite3.Connection:
-        from .package import collection_to_copy
-
-        return collection_to_copy(database)
 
     def _wait(self) -> None:
         if self.reader is not None:
