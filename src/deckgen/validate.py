@@ -18,7 +18,7 @@ from .cloze import ParsedCloze, parse_cloze
 from .dates import DateError, check_date, parse_claim
 from .diagnostics import Diagnostic, Report
 from .matching import Corpus, Match
-from .models import ALLOWED_TAGS, CardEntry, ClozeCard, DateCard, FactCard, FigureCard, Project, QuoteCard
+from .models import ALLOWED_TAGS, CardEntry, ClozeCard, DateCard, FigureCard, Project, QuoteCard
 from .numbers import check_figure
 from .parallel import map_in_workers, workers_for
 from .sourcetext import SourceText
