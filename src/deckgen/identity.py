@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import errorcodes as codes
-from .atomic import write_bytes_atomically
+from .atomic import Commits, write_atomically
 from .diagnostics import DeckgenError, Diagnostic, Location
 
 LEDGER_FILE = "deckgen.lock"
@@ -164,12 +164,13 @@ class Ledger:
         }
         return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
 
-    def save(self, path: Path) -> bytes | None:
-        """Write the ledger if it changed; returns the bytes written (None when it did not)."""
+    def save(self, path: Path, commits: Commits | None = None) -> bytes | None:
+        """Write the ledger if it changed; returns the bytes written (None when it did not).
+        With ``commits``, they put the file in place (see `atomic.Commits`)."""
         new = self.to_bytes()
         if path.exists() and path.read_bytes() == new:
             return None
-        write_bytes_atomically(path, new)
+        write_atomically(path, lambda handle: handle.write(new), commits=commits)
         self._text, self._restamped, self._reshaped = new, set(), False
         return new
 

@@ -39,7 +39,7 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from .atomic import write_atomically
+from .atomic import Commits, write_atomically
 
 if TYPE_CHECKING:
     from .render import CompiledNoteType
@@ -354,14 +354,16 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
                   previous: tuple[WrittenCollection, Buffer] | None = None,
                   signatures: Mapping[int, Signature] | None = None,
                   needed: set[int] | None = None,
-                  opened: sqlite3.Connection | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
+                  opened: sqlite3.Connection | None = None,
+                  commits: Commits | None = None) -> tuple[PackageStats, WrittenCollection, bytes]:
     """Write ``decks`` to ``path`` atomically; the bytes depend only on the content.
     ``pieces`` lends what earlier builds deflated, and collects what this one did; the rows
     of notes unchanged since ``previous`` (a collection and its bytes, when `worth_copying`)
     was written are copied from it. ``signatures`` are those of `signatures_of`, when known
     already, and ``needed`` those of `rows_needed`. ``opened`` is `collection_to_copy` of
-    ``previous``, when opened already; it is closed here. Returns the collection written, and
-    its bytes, for the next build."""
+    ``previous``, when opened already; it is closed here. With ``commits``, the package is put in
+    place by them (see `atomic.Commits`). Returns the collection written, and its bytes, for the
+    next build."""
     signatures = signatures if signatures is not None else signatures_of(decks)
     # Built in memory and serialised: the collection never goes through a scratch file.
     attached = opened is not None and previous is not None
@@ -392,7 +394,7 @@ def write_package(path: Path, decks: Sequence[DeckRows], pieces: DeflatedPieces 
     pieces = pieces if pieces is not None else DeflatedPieces()
     orders: tuple[list[str], list[str]] = ([], [])
     write_atomically(path, lambda out: _write_zip(out, [("collection.anki2", database), ("media", b"{}")],
-                                                  pieces, orders, [previous, None]))
+                                                  pieces, orders, [previous, None]), commits=commits)
     written = WrittenCollection(tuple(orders[0]), len(database), signatures)
     return PackageStats(notes=notes, cards=cards, decks=len(decks)), written, database
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
 from .anchors import Anchor
+from .atomic import Commits
 from .cache import Cache, LazyTuple, NoCache, digest, open_cache, unpickle
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
@@ -670,13 +671,16 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
                     for path, package_decks in packages}
         notes.save()
 
-        written = _write_packages(last_build, packages, pieces, previous, notes, progress, split)
-        # The ledger follows the packages: if we die before this, the next build stamps anew.
-        saved = ledger.save(ledger_path)
-        if saved is not None:
-            cache.put("ledger", digest("ledger", saved), ledger.columns())
-            cache.forget("ledger", ledger_key)
-        last_build.keep_pieces(pieces)
+        # The packages and the ledger are flushed to disk and put in place by a thread, in that
+        # order, while the cache is kept; leaving the block waits for them.
+        with Commits() as commits:
+            written = _write_packages(last_build, packages, pieces, previous, notes, progress, split, commits)
+            # The ledger follows the packages: if we die before this, the next build stamps anew.
+            saved = ledger.save(ledger_path, commits)
+            if saved is not None:
+                cache.put("ledger", digest("ledger", saved), ledger.columns())
+                cache.forget("ledger", ledger_key)
+            last_build.keep_pieces(pieces)
     return BuildResult(result, tuple(path for path, _ in packages), sum(stats.notes for stats in written),
                        sum(stats.cards for stats in written), len(decks), changed)
 
@@ -865,8 +869,9 @@ def _previous_collection(last_build: LastBuild, path: Path, decks: list[DeckRows
 
 def _write_packages(last_build: LastBuild, packages: list[tuple[Path, list[DeckRows]]],
                     pieces: DeflatedPieces, previous: dict[Path, _Previous], notes: _Notes,
-                    progress: Progress | None, split: bool) -> list[PackageStats]:
-    """Write each package, and keep the collection it holds for the next build."""
+                    progress: Progress | None, split: bool, commits: Commits) -> list[PackageStats]:
+    """Write each package (``commits`` put them in place), and keep the collection it holds
+    for the next build."""
     from .package import StaleCollection, write_package
 
     written = []
@@ -878,10 +883,11 @@ def _write_packages(last_build: LastBuild, packages: list[tuple[Path, list[DeckR
         opened = last_build.opened_copy(path) if before.copied is not None else None
         try:
             stats, collection, database = write_package(path, decks, pieces, before.copied, before.signatures,
-                                                        before.needed, opened)
+                                                        before.needed, opened, commits)
         except StaleCollection:  # a cache that cannot be used only makes the build slower
             notes.fill_rows(decks, set(before.signatures))
-            stats, collection, database = write_package(path, decks, pieces, None, before.signatures)
+            stats, collection, database = write_package(path, decks, pieces, None, before.signatures,
+                                                        commits=commits)
         del previous[path], before  # the memory of the last collection is wanted for the next package
         last_build.keep(path, collection, database)
         written.append(stats)
