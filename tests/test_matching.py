@@ -378,3 +378,41 @@ def test_prepared_lookups_agree_with_lookups_one_by_one(first: list[str], second
     for span in first + second:
         for sid in _SMALL_SOURCES:
             assert warm.find(span, sid) == cold.find(span, sid)
+
+
+@settings(max_examples=150, deadline=None)
+@given(listed=st.lists(st.tuples(st.sampled_from(sorted(_SMALL_SOURCES)), _spans()), max_size=8),
+       then_everywhere=st.booleans())
+def test_spans_prepared_in_their_own_sources_agree_with_lookups_one_by_one(
+        listed: list[tuple[str, str]], then_everywhere: bool) -> None:
+    warm = Corpus(_SMALL_SOURCES)
+    by_source: dict[str, list[str]] = {}
+    for source_id, span in listed:
+        by_source.setdefault(source_id, []).append(span)
+    warm.prepare_in_own_sources(by_source)
+    cold = Corpus(_SMALL_SOURCES)
+    for source_id, span in listed:
+        assert warm.find(span, source_id) == cold.find(span, source_id)
+        if then_everywhere:  # a miss: every span is then prepared everywhere
+            assert warm.find_anywhere(span) == cold.find_anywhere(span)
+    for source_id, span in listed:
+        for sid in _SMALL_SOURCES:
+            assert warm.find(span, sid) == cold.find(span, sid)
+
+
+def test_spans_prepared_in_their_own_sources_are_scanned_for_there_only(monkeypatch) -> None:
+    scanned: list[int] = []
+    real_find = _Automaton.find
+
+    def find(self, text):
+        scanned.append(len(text))
+        return real_find(self, text)
+
+    monkeypatch.setattr(_Automaton, "find", find)
+    corpus = Corpus(_SMALL_SOURCES)
+    corpus.prepare_in_own_sources({"b": ["the army moved east again", "600 tanks"]})
+    assert scanned == [len(_SMALL_SOURCES["b"].text)]
+    assert corpus.find("600 tanks", "b") is not None and corpus.find("the army moved east again", "b") is not None
+    assert scanned == [len(_SMALL_SOURCES["b"].text)], "a span found in its own source needs no other scan"
+    assert [m.source_id for m in corpus.find_anywhere("The army stopped")] == ["a", "b"]
+    assert sorted(scanned) == sorted([len(_SMALL_SOURCES["b"].text), *(len(t.text) for t in _SMALL_SOURCES.values())])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project
-from deckgen import parallel, pipeline
+from deckgen import parallel, pipeline, validate
 from deckgen import errorcodes as codes
 from deckgen.diagnostics import DeckgenError, Diagnostic, Location
 from deckgen.formatting import diagnostic_dict
@@ -85,6 +85,30 @@ def test_the_share_of_a_worker_that_dies_is_done_here():
     assert PARENT not in {pid for item, pid in results if item % 3 == 1}
 
 
+def test_explicit_shares_come_back_in_the_order_of_the_items():
+    shares = [[5, 0, 2], [1, 3, 4, 6]]
+    results = parallel.map_in_workers(squares, list(range(7)), 2, shares=shares)
+    assert [value for value, _ in results] == [i * i for i in range(7)]
+    assert {pid for i, (_, pid) in enumerate(results) if i in shares[1]} == {os.getpid()}
+    assert os.getpid() not in {pid for i, (_, pid) in enumerate(results) if i in shares[0]}
+    for wrong in ([[0, 1, 2], [3, 4, 5]], [[0, 1, 2, 3], [3, 4, 5, 6]], [list(range(7))]):
+        with pytest.raises(ValueError):
+            parallel.map_in_workers(squares, list(range(7)), 2, shares=wrong)
+
+
+def test_cards_are_shared_out_by_whole_sources_only_when_that_is_about_even():
+    from deckgen.validate import _shares_by_source
+
+    cited = ["a"] * 30 + ["b"] * 20 + ["c"] * 25 + ["d"] * 25
+    shares = _shares_by_source(cited, 2)
+    assert shares is not None
+    assert sorted(sorted({cited[i] for i in share}) for share in shares) == [["a", "b"], ["c", "d"]]
+    assert sorted(i for share in shares for i in share) == list(range(100))
+    assert len(shares[-1]) == max(len(share) for share in shares), "this process takes the largest share"
+    assert _shares_by_source(["a"] * 70 + ["b"] * 30, 2) is None
+    assert _shares_by_source(["a"] * 100, 2) is None
+
+
 def share_out_even_a_small_deck(monkeypatch) -> None:
     """Over two workers, whatever the machine; sources normalised by workers while the cards load."""
     monkeypatch.setattr(parallel, "MIN_ITEMS", 1)
@@ -100,10 +124,17 @@ def build_outputs(root: Path, use_cache: bool) -> dict[str, bytes]:
     return files
 
 
+def share_out_by_source(monkeypatch, by_source: bool) -> None:
+    """Cards shared out by whole sources however uneven the shares, or always interleaved."""
+    monkeypatch.setattr(validate, "SHARE_SLACK", 100.0 if by_source else -1.0)
+
+
+@pytest.mark.parametrize("by_source", [False, True])
 @pytest.mark.parametrize("use_cache", [False, True])
-def test_shared_out_build_is_byte_identical(tmp_path, monkeypatch, use_cache):
+def test_shared_out_build_is_byte_identical(tmp_path, monkeypatch, use_cache, by_source):
     alone = build_outputs(copy_project(tmp_path / "alone"), use_cache)
     share_out_even_a_small_deck(monkeypatch)
+    share_out_by_source(monkeypatch, by_source)
     shared_root = copy_project(tmp_path / "shared")
     assert build_outputs(shared_root, use_cache) == alone
     if use_cache:  # the sources the workers normalised were cached, and a rebuild uses them
@@ -111,7 +142,8 @@ def test_shared_out_build_is_byte_identical(tmp_path, monkeypatch, use_cache):
         assert build_outputs(shared_root, use_cache) == alone
 
 
-def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch):
+@pytest.mark.parametrize("by_source", [False, True])
+def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch, by_source):
     def broken(name: str) -> Path:
         root = copy_project(tmp_path / name)
         path = next(iter(sorted((root / "cards").glob("*.yaml"))))
@@ -123,6 +155,7 @@ def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch):
 
     alone = pipeline.check_project(broken("alone"), use_cache=False).report
     share_out_even_a_small_deck(monkeypatch)
+    share_out_by_source(monkeypatch, by_source)
     shared = pipeline.check_project(broken("shared"), use_cache=False).report
     assert alone.failed(), "the edit must break some cards"
     assert [diagnostic_dict(d) for d in shared.diagnostics] == [diagnostic_dict(d) for d in alone.diagnostics]

@@ -240,6 +240,8 @@ class Corpus:
         # Spans looked for in every source at once; only the sources with hits are in _found.
         self._everywhere: set[str] = set()
         self._norm: dict[str, str] = {}
+        # Spans prepared in their own sources only, to be prepared everywhere at the first miss.
+        self._deferred: list[str] = []
         # (source id, normalised start, end) -> its Match: cards often quote the same passage.
         self._matches: dict[tuple[str, int, int], Match] = {}
 
@@ -261,39 +263,63 @@ class Corpus:
         same pass.
         """
         spans = list(dict.fromkeys(spans))
-        pending = sorted({n for n in map(self.normalized, spans) if _has_words(n) and n not in self._found})
+        pending = sorted({n for n in map(self.normalized, spans) if _has_words(n) and n not in self._everywhere})
         if not pending:
             return spans
         for norm in pending:
             self._found[norm] = {}
         self._everywhere.update(pending)
+        self._scan(pending, list(self.sources), record_misses=False)
+        return spans
+
+    def prepare_in_own_sources(self, spans_by_source: Mapping[str, Iterable[str]]) -> None:
+        """Like `prepare`, but each span is looked for in the source it is listed under only
+        (the source its card cites), so that a process checking the cards of some sources
+        scans those alone. At the first `find_anywhere` (a span missing from its own source,
+        which few are), all of them are prepared everywhere."""
+        for source_id, spans in spans_by_source.items():
+            if source_id not in self.sources:
+                continue
+            spans = list(spans)
+            self._deferred.extend(spans)
+            pending = sorted({n for n in map(self.normalized, spans)
+                              if _has_words(n) and n not in self._everywhere and source_id not in self._found.get(n, {})})
+            if pending:
+                self._scan(pending, [source_id], record_misses=True)
+
+    def _scan(self, pending: list[str], source_ids: list[str], record_misses: bool) -> None:
+        """Look for the normalised spans ``pending`` in each of ``source_ids``, by one automaton
+        run once over each, and keep their hits in `_found`; a source without any is kept as
+        such only with ``record_misses`` (a span prepared everywhere is known to be missing
+        from every source it has no hits in)."""
         structured = [(norm, pattern) for norm in pending if (pattern := _parse(norm)).structured]
         segments = {segment for _, pattern in structured for segment in pattern.segments}
         spans_now = set(pending)
         patterns = sorted(segments | spans_now)
         # A pattern may be a span looked for now, a segment of a structured one, or both.
-        found_by_pattern = [self._found[p] if p in spans_now else None for p in patterns]
+        is_span = [p in spans_now for p in patterns]
         is_segment = [p in segments for p in patterns]
         automaton = _Automaton(patterns)
-        for sid, source in self.sources.items():
-            text = source.text
+        for sid in source_ids:
+            text = self.sources[sid].text
+            hits: dict[str, list[tuple[int, int]]] = {}
             starts: dict[str, list[int]] = {}
             for index, start, end in automaton.find(text):
                 if not _bounded(text, start, end):
                     continue
-                found = found_by_pattern[index]
-                if found is not None:
-                    found.setdefault(sid, []).append((start, end))
+                if is_span[index]:
+                    hits.setdefault(patterns[index], []).append((start, end))
                 if is_segment[index]:
                     starts.setdefault(patterns[index], []).append(start)
             for found_starts in starts.values():
                 found_starts.sort()
             for norm, pattern in structured:
-                if sid not in self._found[norm]:
+                if norm not in hits:
                     hit = _find_structured_in(starts, len(text), pattern)
                     if hit is not None:
-                        self._found[norm][sid] = [hit]
-        return spans
+                        hits[norm] = [hit]
+            for norm in pending if record_misses else hits:
+                self._found.setdefault(norm, {})[sid] = hits.get(norm, [])
 
     def locate_all(self, spans: Iterable[str]) -> dict[str, list[Match]]:
         """Every occurrence of every span in every source (see `prepare`)."""
@@ -343,6 +369,9 @@ class Corpus:
 
     def find_anywhere(self, span: str) -> list[Match]:
         """The first occurrence in each source that has the span."""
+        if self._deferred:
+            deferred, self._deferred = self._deferred, []
+            self.prepare(deferred)
         return [m for sid in self.sources if (m := self.find(span, sid)) is not None]
 
     def _match(self, source_id: str, start: int, end: int) -> Match:

@@ -218,14 +218,16 @@ class CardFile:
     theme: str
     # A tuple; read back from the cache, a sequence that builds the cards on first use.
     cards: Sequence[CardEntry]
-    # Each card's id and type, known without building the cards.
+    # Each card's id, type and source, known without building the cards.
     ids: tuple[str, ...] = field(default=(), compare=False)
     types: tuple[str, ...] = field(default=(), compare=False)
+    source_ids: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.ids) != len(self.cards) or len(self.types) != len(self.cards):
+        if not len(self.ids) == len(self.types) == len(self.source_ids) == len(self.cards):
             object.__setattr__(self, "ids", tuple(entry.id for entry in self.cards))
             object.__setattr__(self, "types", tuple(entry.card.type for entry in self.cards))
+            object.__setattr__(self, "source_ids", tuple(entry.source_id for entry in self.cards))
 
 
 class CardView(Sequence[CardEntry]):
@@ -237,6 +239,7 @@ class CardView(Sequence[CardEntry]):
         self.ids: list[str] = [card_id for file in files for card_id in file.ids]
         self.types: list[str] = [kind for file in files for kind in file.types]
         self.themes: list[str] = [file.theme for file in files for _ in file.ids]
+        self.source_ids: list[str] = [source_id for file in files for source_id in file.source_ids]
         self._starts: list[int] = []
         count = 0
         for file in files:

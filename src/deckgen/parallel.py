@@ -54,19 +54,25 @@ ShareWork = Callable[[Sequence[T], Callable[[int], None]], list[R]]
 
 
 def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
-                   progress: Callable[[int, int], None] | None = None) -> list[R]:
+                   progress: Callable[[int, int], None] | None = None,
+                   shares: Sequence[Sequence[int]] | None = None) -> list[R]:
     """``work(items, tick)``, with the items shared out over ``workers`` processes: this
     one and ``workers - 1`` forked children.
 
     Each takes every ``workers``-th item (cards of one kind often stand together, and
-    interleaving shares them out evenly). This process does the last share itself, so
-    that its own results never go through a pipe. ``progress(done, total)`` is told here
-    how far all of them have got. An exception raised by ``work`` is raised here.
+    interleaving shares them out evenly), or the items at the indices of its entry in
+    ``shares``, one per process, which must hold every index once. This process does the
+    last share itself, so that its own results never go through a pipe. ``progress(done,
+    total)`` is told here how far all of them have got. An exception raised by ``work``
+    is raised here.
     """
     total = len(items)
     if workers <= 1 or total < 2:
         return _here(work, items, progress)
-    shares = [list(range(k, total, workers)) for k in range(workers)]
+    if shares is None:
+        shares = [list(range(k, total, workers)) for k in range(workers)]
+    elif len(shares) != workers or sorted(i for share in shares for i in share) != list(range(total)):
+        raise ValueError("the shares must hold every item once, one share per worker")
     shared = mmap.mmap(-1, _SLOT_BYTES * workers)  # shared with the children: one slot each
     # Slots are written and read whole through a typed view: struct.pack_into clears the bytes
     # before it writes them, so a reader could see a count drop to nothing for an instant.

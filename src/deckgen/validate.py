@@ -102,7 +102,8 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
         def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[Verdict]:
             return _check_cards(project, texts, [cards[i] for i in indices], tick)
 
-        for i, verdict in zip(todo, map_in_workers(check_share, todo, workers, progress), strict=True):
+        shares = _shares_by_source([cards.source_ids[i] for i in todo], workers) if workers > 1 else None
+        for i, verdict in zip(todo, map_in_workers(check_share, todo, workers, progress, shares), strict=True):
             verdicts[i] = verdict
             if memo is not None:
                 memo.put(i, verdict)
@@ -121,14 +122,39 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
     return Checked(anchors)
 
 
+# Shares by source may differ in size by this much at most; else cards are interleaved.
+SHARE_SLACK = 0.05
+
+
+def _shares_by_source(source_ids: Sequence[str], workers: int) -> list[list[int]] | None:
+    """The positions of ``source_ids`` in ``workers`` shares of whole sources, when they come out
+    about as even as interleaving makes them; else None. Each process scans only the sources
+    its cards cite (see `Corpus.prepare_in_own_sources`), so none scans all of them. The
+    largest share comes last: this process takes it, since a worker also sends its results."""
+    by_source: dict[str, list[int]] = {}
+    for position, source_id in enumerate(source_ids):
+        by_source.setdefault(source_id, []).append(position)
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    for positions in sorted(by_source.values(), key=len, reverse=True):
+        min(shares, key=len).extend(positions)
+    shares.sort(key=len)
+    if len(shares[-1]) > len(source_ids) / workers * (1 + SHARE_SLACK):
+        return None
+    return shares
+
+
 def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Sequence[CardEntry],
                  tick: Callable[[int], None]) -> list[Verdict]:
     """The verdict on each card, in order."""
     corpus = Corpus(texts)
     clozes: dict[str, ParsedCloze] = {}
     if len(entries) >= PREPARE_MIN_CARDS:
-        # One pass per source for every plain span; the rest are looked up one by one.
-        corpus.prepare(span for entry in entries for span in _spans(entry, clozes) if span)
+        # One pass over each source cited for the spans of the cards citing it; the rest are
+        # looked up one by one.
+        by_source: dict[str, list[str]] = {}
+        for entry in entries:
+            by_source.setdefault(entry.source_id, []).extend(span for span in _spans(entry, clozes) if span)
+        corpus.prepare_in_own_sources(by_source)
     paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
     authors = {sid: source.entry.author for sid, source in project.sources.items()}
     verdicts: list[Verdict] = []
