@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project
+from conftest import REPO, copy_project
 from deckgen import parallel, pipeline, validate
 from deckgen import errorcodes as codes
 from deckgen.diagnostics import DeckgenError, Diagnostic, Location
 from deckgen.formatting import diagnostic_dict
+
+REPO_SOURCES = REPO / "sources"
 
 
 def squares(items, tick):
@@ -159,3 +161,38 @@ def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch, by
     shared = pipeline.check_project(broken("shared"), use_cache=False).report
     assert alone.failed(), "the edit must break some cards"
     assert [diagnostic_dict(d) for d in shared.diagnostics] == [diagnostic_dict(d) for d in alone.diagnostics]
+
+
+def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
+    """The worker gets the sources from the front of the queue, one ahead of the one it is at;
+    this process takes the rest from the back, and every source comes out as normalising it
+    here gives it."""
+    from dataclasses import fields
+
+    from deckgen.cache import NoCache
+    from deckgen.sourcetext import load_source_text
+
+    def state(text) -> dict:
+        return {f.name: getattr(text, f.name) for f in fields(text)}
+
+    monkeypatch.setattr(parallel, "cpus", lambda: 2)
+    monkeypatch.setattr(pipeline, "cpus", lambda: 2)
+    monkeypatch.setattr(pipeline, "PARALLEL_SOURCE_BYTES", 0)
+    texts = {f"key-{n}": (REPO_SOURCES / name).read_text(encoding="utf-8")[n * 500:]
+             for n, name in enumerate(["kotkin-1932.txt", "kotkin-notes.txt", "wesser-2021.txt"] * 2)}
+    with pipeline._Normaliser(NoCache()) as normaliser:
+        normaliser.submit(texts)
+        scratch = normaliser.scratch
+        assert normaliser.workers == 1 and len(normaliser.pending) == 2, "one worker, one source ahead"
+        stolen = []
+        while (key := normaliser.steal()) is not None:
+            stolen.append(key)
+        assert stolen == ["key-5", "key-4", "key-3", "key-2"]
+        for key, raw in texts.items():
+            text = normaliser.take(key, raw)
+            if key in stolen:
+                assert text is None
+            else:
+                assert text is not None and state(text) == state(load_source_text(raw))
+        assert scratch is not None and os.path.isdir(scratch)
+    assert not os.path.exists(scratch), "the files the workers wrote are removed"

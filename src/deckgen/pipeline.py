@@ -20,8 +20,11 @@ import hashlib
 import os
 import pickle
 import re
+import shutil
+import tempfile
+import threading
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -200,24 +203,44 @@ def _source_text(source_id: str, source: Source, data: bytes) -> str:
 
 class _Normaliser:
     """Sources normalised in worker processes, each result (encoded for the cache) found by
-    the key of the source's bytes. Workers only compute; the cache is written here."""
+    the key of the source's bytes. Workers only compute; the cache is written here.
+
+    The workers take the sources from the front of a queue, each holding one in hand beside
+    the one it is at, while this process loads the cards; once free, this process takes them
+    from the back (`steal`) and normalises them itself. So there is one worker fewer than
+    cores, and no core waits while another works through a queue of sources. A worker writes
+    its result to a scratch file (see `_normalise_encoded`), removed once read."""
 
     def __init__(self, cache: Cache):
         self.cache = cache
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: dict[str, Future[bytes]] = {}
+        self.workers = 0
+        self.pending: dict[str, tuple[Future[None], str]] = {}  # sources given to a worker, by key: the file it writes
+        self.scratch: str | None = None  # the folder of those files
+        self.queue: deque[tuple[str, str]] = deque()  # (key, text) of those no one has taken yet
+        self.running: set[Future[None]] = set()  # those given to a worker and not done
         self.read: dict[str, tuple[str | bytes, str]] = {}  # source id -> (text, key), as read when starting
         self.closed = False
+        self._lock = threading.Lock()
+        self._feeder: threading.Thread | None = None
 
     def __enter__(self) -> _Normaliser:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self.closed = True
+            self.queue.clear()
+            feeder = self._feeder
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if feeder is not None:
+            feeder.join()
         self.pending.clear()
-        self.closed = True
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     def start(self, sources: Mapping[str, Source]) -> None:
         """Begin normalising every readable source that the cache does not hold, when together
@@ -235,26 +258,78 @@ class _Normaliser:
         self.submit(todo)
 
     def submit(self, raws: Mapping[str, str]) -> None:
-        raws = {key: raw for key, raw in raws.items() if key not in self.pending}
-        if self.closed or cpus() < 2 or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES:
-            return
-        if self.pool is None:
-            from concurrent.futures import ProcessPoolExecutor  # imported only when sources are normalised
-
-            try:
-                self.pool = ProcessPoolExecutor(max_workers=cpus())
-            except (OSError, NotImplementedError, ValueError):
+        with self._lock:
+            queued = {key for key, _ in self.queue}
+            raws = {key: raw for key, raw in raws.items() if key not in self.pending and key not in queued}
+            if self.closed or cpus() < 2 or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES:
                 return
-        for key, raw in raws.items():
-            self.pending[key] = self.pool.submit(_normalise_encoded, raw)
+            if self.pool is None:
+                from concurrent.futures import ProcessPoolExecutor  # imported only when sources are normalised
+
+                try:
+                    self.workers = cpus() - 1  # this process is the other
+                    self.pool = ProcessPoolExecutor(max_workers=self.workers)
+                except (OSError, NotImplementedError, ValueError):
+                    return
+            self.queue.extend(raws.items())
+            # The first sources are handed out here, so that the workers are forked by this
+            # thread, not by the feeder while this one is busy.
+            self._hand_out()
+            if self._feeder is None and self.running:
+                self._feeder = threading.Thread(target=self._feed, daemon=True)
+                self._feeder.start()
+
+    def _hand_out(self) -> None:
+        """Give the next sources from the front of the queue to the workers, each one source
+        ahead of the one it is at, so that it never waits for the next (with the lock held)."""
+        while (self.pool is not None and not self.closed and self.queue
+               and len(self.running) < 2 * self.workers):
+            key, raw = self.queue.popleft()
+            try:
+                if self.scratch is None:
+                    self.scratch = tempfile.mkdtemp(prefix="deckgen-sources-")
+                out = os.path.join(self.scratch, key[:64])
+                future = self.pool.submit(_normalise_encoded, raw, out)
+            except (RuntimeError, OSError):  # the pool is shutting down or broken, no scratch folder:
+                self.queue.appendleft((key, raw))  # this process does the rest
+                return
+            self.pending[key] = (future, out)
+            self.running.add(future)
+
+    def _feed(self) -> None:
+        """Hand out the next source each time a worker finishes one."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        while True:
+            with self._lock:
+                self.running = {future for future in self.running if not future.done()}
+                self._hand_out()
+                if not self.running:
+                    self._feeder = None
+                    return
+                running = set(self.running)
+            wait(running, return_when=FIRST_COMPLETED)
+
+    def steal(self) -> str | None:
+        """The key of a source no worker has taken yet, from the back of the queue, for this
+        process to normalise; None when there is none left."""
+        with self._lock:
+            return self.queue.pop()[0] if self.queue else None
 
     def take(self, key: str, raw: str) -> SourceText | None:
-        """The normalised source, once its worker is done; None when none is working on it."""
-        future = self.pending.pop(key, None)
-        if future is None:
-            return None
+        """The normalised source, once its worker is done; None when none is working on it
+        (a source still queued is taken off the queue: the caller normalises it)."""
+        with self._lock:
+            given = self.pending.pop(key, None)
+            if given is None:
+                self.queue = deque(item for item in self.queue if item[0] != key)
+                return None
+        future, out = given
         try:
-            entry = future.result()
+            future.result()
+            with open(out, "rb") as file:
+                entry = file.read()
+            os.unlink(out)
             text = _decode_source(raw, unpickle(entry))
         except Exception:  # noqa: BLE001 - a worker that died: this process normalises the source
             return None
@@ -326,19 +401,33 @@ class SourceTexts(Mapping[str, SourceText]):
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Load every source now; when several must be normalised, in worker processes."""
         pending = [sid for sid in self._raws if sid not in self._texts]
+        done = 0
         if self._normaliser is not None:
             self._normaliser.submit({self._keys[sid]: self._raw(sid) for sid in pending
                                      if not self._cache.contains("sources", self._keys[sid])})
-        for done, sid in enumerate(pending, 1):
-            self[sid]
-            if progress is not None:
-                progress(done, len(pending))
+            # Those no worker has taken yet are normalised here, while the workers go on.
+            by_key = {self._keys[sid]: sid for sid in reversed(pending)}
+            while (key := self._normaliser.steal()) is not None:
+                if key in by_key:
+                    self[by_key[key]]
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(pending))
+        for sid in pending:
+            if sid not in self._texts:
+                self[sid]
+                done += 1
+                if progress is not None:
+                    progress(done, len(pending))
 
 
-def _normalise_encoded(raw: str) -> bytes:
-    """The source normalised, as the cache entry `Cache.put` would store (a worker's job: the
-    pickled bytes travel back to the parent as they are)."""
-    return pickle.dumps(_encode_source(raw, load_source_text(raw)), protocol=pickle.HIGHEST_PROTOCOL)
+def _normalise_encoded(raw: str, out: str) -> None:
+    """The source normalised, as the cache entry `Cache.put` would store, written to the file
+    ``out`` (a worker's job). The bytes go through a file, not back through the pool's pipe:
+    the parent reads a pipe in small pieces, each waiting its turn for the GIL, and the worker
+    would wait for it before it could take the next source."""
+    with open(out, "wb") as file:
+        file.write(pickle.dumps(_encode_source(raw, load_source_text(raw)), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _encode_source(raw: str, text: SourceText) -> dict[str, Any]:
