@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -87,3 +88,20 @@ def test_a_restamped_ledger_is_written_as_a_fresh_one_would_be(notetypes: dict[s
     fresh = Ledger(notes=dict(read.notes), notetypes=dict(read.notetypes))
     assert read.to_bytes() == fresh.to_bytes()
     assert Ledger.parse(read.to_bytes(), Path("deckgen.lock")) == fresh
+
+
+_JSON_VALUES = st.recursive(
+    st.one_of(st.text(), st.integers(), st.booleans(), st.none()),
+    lambda children: st.one_of(st.lists(children, max_size=5), st.tuples(children, children),
+                               st.dictionaries(st.text(max_size=5), children, max_size=5)),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_content_is_hashed_from_the_json_that_json_dumps_writes(value) -> None:
+    from deckgen.identity import canonical_json, content_hash
+
+    expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert canonical_json(value) == expected
+    assert content_hash(value) == hashlib.sha256(expected.encode()).hexdigest()[:32]

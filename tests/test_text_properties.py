@@ -214,3 +214,23 @@ def test_lines_are_shown_to_ftfy_as_if_each_were(raw: str) -> None:
     assert [(ln.fixed, ln.edits) for ln in lines] == [
         sourcetext._ftfy_edits(raw[ln.start:ln.end], ln.start) for ln in lines]
     assert "".join(raw[ln.start:ln.eol_end] for ln in lines) == raw
+
+
+MARKUP = ["<em>", "</em>", "<b>x</b>", "<br>", "<script>", "&", "&amp;", "<", ">", "[sound:a.mp3]", "\\(", "\\[",
+          "[anki:tts]", "[$]", "[latex]", "*", "**", "\n", "\r", "\x00", "\u00a0", "\ufeff", "\ud800"]
+
+
+@settings(max_examples=800, **SETTINGS)
+@given(st.one_of(messy, st.lists(st.one_of(pieces, st.sampled_from(MARKUP)), max_size=20).map("".join)))
+def test_text_left_as_it_is_is_what_marking_it_up_gives(text: str) -> None:
+    from deckgen.render import _marked_up, inline_html
+
+    try:
+        expected = _marked_up(text.strip()) if text else ""
+    except UnicodeEncodeError:  # a lone surrogate: nh3 refuses it, and so must the quick way
+        try:
+            inline_html(text)
+        except UnicodeEncodeError:
+            return
+        raise AssertionError("text that cannot be encoded went through unchecked") from None
+    assert inline_html(text) == expected

@@ -40,11 +40,21 @@ def stable_id(*parts: str) -> int:
 
 # json.dumps builds an encoder for every call with options; one made once encodes the same.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# JSONEncoder.encode in turn makes its C encoder anew on every call; this one is made once
+# (without the check for circular references: what is hashed is plain lists of strings).
+_C_ENCODER = (None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
+    None, _CANONICAL_JSON.default, json.encoder.encode_basestring, None, ":", ",", True, False, True))
+
+
+def canonical_json(value: Any) -> str:
+    """``value`` as JSON with sorted keys and no spaces, as ``_CANONICAL_JSON`` writes it."""
+    if _C_ENCODER is None or isinstance(value, str):
+        return _CANONICAL_JSON.encode(value)
+    return "".join(_C_ENCODER(value, 0))
 
 
 def content_hash(value: Any) -> str:
-    encoded = _CANONICAL_JSON.encode(value).encode()
-    return hashlib.sha256(encoded).hexdigest()[:32]
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:32]
 
 
 def build_time() -> int:

@@ -50,11 +50,23 @@ def _defuse(html_text: str) -> str:
 _PARSER_REWRITES = re.compile("[<\r\x00\u00a0\ufeff\ud800-\udfff]")
 
 
+# A character that makes text more than itself in HTML: markup and entities to escape, *emphasis*,
+# a line break, the openers `_defuse` acts on, and what nh3's parser changes (see `_clean`).
+_NOT_PLAIN = re.compile(r"[&<>*\n\r\x00\u00a0\ufeff\[\\\ud800-\udfff]")
+
+
 def inline_html(text: str | None) -> str:
     """Card text to safe HTML: escaped, with *emphasis*, **strong**, line breaks and a few inline tags."""
     if not text:
         return ""
-    escaped = html.escape(text.strip(), quote=False)
+    stripped = text.strip()
+    if not _NOT_PLAIN.search(stripped):
+        return stripped  # nothing to escape, mark up or defuse: most card text
+    return _marked_up(stripped)
+
+
+def _marked_up(text: str) -> str:
+    escaped = html.escape(text, quote=False)
     if "&lt;" in escaped:
         escaped = _ALLOWED_ESCAPED.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", escaped)
     if "*" in escaped:
@@ -302,7 +314,11 @@ class Renderer:
 
     def _render(self, name: str, template: jinja2.Template, **context: Any) -> str:
         try:
-            return template.render(**context).strip()
+            # What Template.render does, without copying the context it is given once more.
+            try:
+                return template.environment.concat(template.root_render_func(template.new_context(context))).strip()
+            except Exception:
+                template.environment.handle_exception()  # raises, with the template's lines in the traceback
         except jinja2.TemplateError as exc:
             raise self._template_error(name, exc) from exc
         except RecursionError as exc:
