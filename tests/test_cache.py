@@ -547,3 +547,30 @@ def test_a_kept_collection_reads_back_as_it_was_written() -> None:
         assert _written_collection(kept) == written
     for garbage in (None, written, ("a", 1, (), ((),) * 5), (("a",), 1, (7,), ((),) * 5), (("a",), 1, (), ((),) * 4)):
         assert _written_collection(garbage) is None
+
+
+def test_card_keys_are_digests_of_a_fresh_pickle_however_often_they_are_made() -> None:
+    import datetime
+    import hashlib
+    import io
+    import pickle
+
+    from deckgen.project import _digest_of
+
+    shared = "a string held twice"
+    values = [("FactCard", (("front", shared), ("back", shared)), "Theme", "src", ("t",)),
+              ("DateCard", (("date", datetime.date(1941, 6, 22)), ("page", 774)), "Théme", "src", ()),
+              ((), None, 1.5, -2**70, b"bytes")]
+
+    def fresh(value) -> str:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=5)
+        pickler.fast = True
+        pickler.dump(value)
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+    for value in values * 3:
+        assert _digest_of(value) == fresh(value)
+    # Equal values give equal keys whether or not they share objects (no memo).
+    assert _digest_of(values[0]) == _digest_of(("FactCard", (("front", "a string held" + " twice"),
+                                                              ("back", "a string held twice")), "Theme", "src", ("t",)))

@@ -11,6 +11,7 @@ import hashlib
 import io
 import pickle
 import re
+import threading
 import typing
 from collections.abc import Callable, Hashable
 from dataclasses import replace
@@ -223,12 +224,23 @@ def check_key(entry: CardEntry) -> str:
 
 def _digest_of(content: tuple[Any, ...]) -> str:
     """A digest of plain values (strings, numbers, dates, tuples): of their pickle, made without
-    the memo that would make equal values pickle differently as they are or are not one object."""
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.fast = True
+    the memo that would make equal values pickle differently as they are or are not one object.
+    (Each thread keeps one pickler and its buffer: making them takes as long as the pickling.)"""
+    try:
+        buffer, pickler = _DIGESTING.tools
+    except AttributeError:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=5)
+        pickler.fast = True
+        _DIGESTING.tools = buffer, pickler
+    buffer.seek(0)
+    buffer.truncate()
     pickler.dump(content)
-    return hashlib.sha256(buffer.getbuffer()).hexdigest()
+    with buffer.getbuffer() as pickled:
+        return hashlib.sha256(pickled).hexdigest()
+
+
+_DIGESTING = threading.local()
 
 
 def _load_card_file_cached(
