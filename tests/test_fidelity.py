@@ -95,6 +95,6 @@ def test_a_verdict_depends_only_on_the_checked_fields(tmp_path: Path, sources_on
     others = [reworded(entry) for entry in entries]
     assert [check_key(e) for e in others] == [check_key(e) for e in entries]
     assert all(card_key(a) != card_key(b) for a, b in zip(others, entries))
-    verdicts = _check_cards(loaded.project, loaded.texts, entries, lambda done: None)
+    verdicts = list(_check_cards(loaded.project, loaded.texts, entries, lambda done: None))
     assert any(findings for findings, _ in verdicts) and any(anchor for _, anchor in verdicts)
-    assert _check_cards(loaded.project, loaded.texts, others, lambda done: None) == verdicts
+    assert list(_check_cards(loaded.project, loaded.texts, others, lambda done: None)) == verdicts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,20 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
                 assert text is not None and state(text) == state(load_source_text(raw))
         assert scratch is not None and os.path.isdir(scratch)
     assert not os.path.exists(scratch), "the files the workers wrote are removed"
+
+
+def results_larger_than_a_pipe_holds(items, tick):
+    if os.getpid() == PARENT:  # this process's own share: it waits for the worker to be done
+        deadline = time.monotonic() + 30
+        while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the worker could not finish while this process was at its own share")
+            time.sleep(0.01)
+    for item in items:
+        yield item, "x" * 20_000
+
+
+def test_a_worker_finishes_without_waiting_for_this_process_to_read_its_results():
+    results = parallel.map_in_workers(results_larger_than_a_pipe_holds, list(range(200)), 2)
+    assert [item for item, _ in results] == list(range(200))
+    assert all(len(text) == 20_000 for _, text in results)

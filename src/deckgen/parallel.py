@@ -17,9 +17,11 @@ import mmap
 import os
 import pickle
 import selectors
+import shutil
 import signal
+import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -48,9 +50,12 @@ def workers_for(items: int) -> int:
     return cpus()
 
 
-# Work on a share of the items: returns one result per item, in order, and calls
-# ``tick(n)`` now and then to say that it has finished n of them.
-ShareWork = Callable[[Sequence[T], Callable[[int], None]], list[R]]
+# Work on a share of the items: gives one result per item, in order (a generator lets a
+# worker send its results on while it works), and calls ``tick(n)`` now and then to say
+# that it has finished n of them.
+ShareWork = Callable[[Sequence[T], Callable[[int], None]], Iterable[R]]
+# A worker sends its results on in batches of this many.
+_BATCH = 1024
 
 
 def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
@@ -78,7 +83,10 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     # before it writes them, so a reader could see a count drop to nothing for an instant.
     counters = memoryview(shared).cast("q")
     children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
-    received: dict[int, bytearray] = {}
+    # Each child writes its results to a file of its own as it goes, and closes its pipe when
+    # it is done: results sent through the pipe would wait for this process to finish its own
+    # share before it read them.
+    scratch = tempfile.mkdtemp(prefix="deckgen-shares-")
     mine = len(shares) - 1
 
     def tick(done: int) -> None:
@@ -100,22 +108,18 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
                 return _here(work, items, progress)
             if pid == 0:  # pragma: no cover - runs in the child, which never returns
                 os.close(read_end)
-                _child(work, [items[i] for i in share], k, counters, write_end)
+                _child(work, [items[i] for i in share], k, counters, write_end, os.path.join(scratch, str(k)))
             os.close(write_end)
             children[pid] = (k, read_end)
-            received[k] = bytearray()
-        own = work([items[i] for i in shares[mine]], tick)
-        _collect(children, received, counters, total, progress)
+        own = list(work([items[i] for i in shares[mine]], tick))
+        _collect(children, counters, total, progress)
         results: list[R] = [None] * total  # type: ignore[list-item]
         for index, value in zip(shares[mine], own, strict=True):
             results[index] = value
         for k, share in enumerate(shares[:mine]):
-            if received[k]:
-                outcome, payload = pickle.loads(received[k])
-                if outcome == "error":
-                    raise payload
-            else:  # the worker died without a word (killed, out of memory): its share is done here
-                payload = work([items[i] for i in share], _ignore)
+            payload = _results_of(os.path.join(scratch, str(k)), len(share))
+            if payload is None:  # the worker died without a word (killed, out of memory): its share is done here
+                payload = list(work([items[i] for i in share], _ignore))
             for index, value in zip(share, payload, strict=True):
                 results[index] = value
         return results
@@ -132,21 +136,39 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
                 pass
         counters.release()
         shared.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _here(work: ShareWork[T, R], items: Sequence[T], progress: Callable[[int, int], None] | None) -> list[R]:
     """All the work, in this process."""
     total = len(items)
-    return work(items, (lambda done: progress(done, total)) if progress is not None else _ignore)
+    return list(work(items, (lambda done: progress(done, total)) if progress is not None else _ignore))
+
+
+def _results_of(path: str, count: int) -> list | None:
+    """The ``count`` results a child wrote to ``path``; None when it died before it wrote them
+    all. An exception it sent instead is raised here."""
+    results: list = []
+    try:
+        with open(path, "rb") as file:
+            while True:
+                outcome, payload = pickle.load(file)
+                if outcome == "error":
+                    raise payload
+                results += payload
+                if outcome == "done":
+                    return results if len(results) == count else None
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
 
 
 def _ignore(done: int) -> None:
     pass
 
 
-def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray], counters: memoryview,
+def _collect(children: dict[int, tuple[int, int]], counters: memoryview,
              total: int, progress: Callable[[int, int], None] | None) -> None:
-    """Read every child's pipe to its end, reporting progress while waiting."""
+    """Wait for every child to close its pipe, reporting progress while waiting."""
     selector = selectors.DefaultSelector()
     for _, (k, read_end) in children.items():
         selector.register(read_end, selectors.EVENT_READ, k)
@@ -154,10 +176,7 @@ def _collect(children: dict[int, tuple[int, int]], received: dict[int, bytearray
     try:
         while open_pipes:
             for key, _ in selector.select(timeout=0.1):
-                chunk = os.read(key.fd, 1 << 20)
-                if chunk:
-                    received[key.data] += chunk
-                else:
+                if not os.read(key.fd, 1 << 16):
                     selector.unregister(key.fd)
                     open_pipes -= 1
             if progress is not None:
@@ -170,8 +189,10 @@ def _done(counters: memoryview, slots: int) -> int:
     return sum(counters[k] for k in range(slots))
 
 
-def _child(work: Callable, share: list, k: int, counters: memoryview, write_end: int) -> None:  # pragma: no cover
-    """Do one share of the work and send the results (or the exception) up the pipe; never return."""
+def _child(work: Callable, share: list, k: int, counters: memoryview, write_end: int,
+           path: str) -> None:  # pragma: no cover
+    """Do one share of the work, writing the results (or the exception) to ``path`` in
+    batches as they come; then close the pipe and exit, never returning."""
     status = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interrupt does
@@ -179,18 +200,23 @@ def _child(work: Callable, share: list, k: int, counters: memoryview, write_end:
         def tick(done: int) -> None:
             counters[k] = done
 
-        try:
-            payload = pickle.dumps(("ok", work(share, tick)), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        with open(path, "wb") as out:
+            batch: list = []
             try:
-                payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.loads(payload)
-            except Exception:  # noqa: BLE001 - an exception that does not survive pickling
-                payload = pickle.dumps(("error", WorkerFailed("".join(traceback.format_exception(exc)))))
-        view = memoryview(payload)
-        while view:
-            written = os.write(write_end, view)
-            view = view[written:]
+                for result in work(share, tick):
+                    batch.append(result)
+                    if len(batch) == _BATCH:
+                        pickle.dump(("more", batch), out, protocol=pickle.HIGHEST_PROTOCOL)
+                        batch = []
+                pickle.dump(("done", batch), out, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+                try:
+                    payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.loads(payload)
+                except Exception:  # noqa: BLE001 - an exception that does not survive pickling
+                    payload = pickle.dumps(("error", WorkerFailed("".join(traceback.format_exception(exc)))))
+                out.write(payload)
+        os.close(write_end)
     except BaseException:  # noqa: BLE001 - the parent sees a missing result
         status = 1
     finally:

@@ -836,20 +836,18 @@ class _Notes:
         cards, sources, anchors, models, namespace = (self.cards, self.project.sources, self.anchors, self.models,
                                                       self.namespace)
 
-        def render_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[NoteRow]:
-            rendered = []
+        def render_share(indices: Sequence[int], tick: Callable[[int], None]) -> Iterator[NoteRow]:
             for done, i in enumerate(indices, 1):
                 entry = cards[i]
                 spec = NOTE_TYPES[entry.card.type]
                 fields_ = renderer.fields(entry, sources[entry.source_id], anchors.get(entry.id), spec)
                 tags = note_tags(entry.tags, entry.theme, entry.source_id, entry.card.type)
                 guid = note_guid(namespace, entry.id)
-                rendered.append(NoteRow.make(
+                yield NoteRow.make(
                     models[spec.key], guid, fields_, tags, content_hash([spec.id, fields_, tags]),
-                    stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_))))
+                    stable_id("note", guid), lambda ord_, guid=guid: stable_id("card", guid, str(ord_)))
                 if done % 256 == 0 or done == len(indices):
                     tick(done)
-            return rendered
 
         for i, row in zip(indices, map_in_workers(render_share, indices, workers_for(len(indices)),
                                                   _report(self.progress, "rendering notes")), strict=True):

@@ -99,7 +99,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
             for source_id in texts:  # loaded once, here, rather than by every worker
                 texts[source_id]
 
-        def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> list[Verdict]:
+        def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> Iterator[Verdict]:
             return _check_cards(project, texts, [cards[i] for i in indices], tick)
 
         shares = _shares_by_source([cards.source_ids[i] for i in todo], workers) if workers > 1 else None
@@ -144,8 +144,8 @@ def _shares_by_source(source_ids: Sequence[str], workers: int) -> list[list[int]
 
 
 def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Sequence[CardEntry],
-                 tick: Callable[[int], None]) -> list[Verdict]:
-    """The verdict on each card, in order."""
+                 tick: Callable[[int], None]) -> Iterator[Verdict]:
+    """The verdict on each card, in order, as each is made."""
     corpus = Corpus(texts)
     clozes: dict[str, ParsedCloze] = {}
     if len(entries) >= PREPARE_MIN_CARDS:
@@ -157,14 +157,12 @@ def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Seq
         corpus.prepare_in_own_sources(by_source)
     paths = {sid: str(source.path.relative_to(project.root)) for sid, source in project.sources.items()}
     authors = {sid: source.entry.author for sid, source in project.sources.items()}
-    verdicts: list[Verdict] = []
     for done, entry in enumerate(entries, 1):
         checker = _CardChecker(entry, corpus, texts, paths, authors, clozes)
         anchor = checker.run()
-        verdicts.append((tuple(checker.findings), anchor))
+        yield tuple(checker.findings), anchor
         if done % 256 == 0 or done == len(entries):
             tick(done)
-    return verdicts
 
 
 def _parsed_cloze(text: str, clozes: dict[str, ParsedCloze]) -> ParsedCloze:
