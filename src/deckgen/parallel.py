@@ -3,9 +3,10 @@
 Checking and rendering a card depend only on the card and on what the run has
 already loaded (the project, the normalised sources, the compiled templates).
 A forked child starts with all of that in memory, so nothing but each card's
-result travels back, pickled through a pipe. Children only compute: everything
-that is written (packages, ledger, cache) is written by the parent, so a child
-that dies or is killed leaves nothing behind, and the results are the same, in
+result travels back, pickled into a scratch file of the run's, in batches as it
+works. Children only compute: everything that is written (packages, ledger,
+cache) is written by the parent, so a child that dies or is killed leaves nothing
+behind but its scratch file, removed with the run's; and the results are the same, in
 the same order, as those of one process doing all the work. A worker that dies
 without a result only makes the run slower: its share is then done here. This
 process does a share of its own while the children work, rather than wait.
@@ -67,7 +68,7 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     Each takes every ``workers``-th item (cards of one kind often stand together, and
     interleaving shares them out evenly), or the items at the indices of its entry in
     ``shares``, one per process, which must hold every index once. This process does the
-    last share itself, so that its own results never go through a pipe. ``progress(done,
+    last share itself, so that its own results are never pickled. ``progress(done,
     total)`` is told here how far all of them have got. An exception raised by ``work``
     is raised here.
     """
