@@ -214,3 +214,14 @@ def test_a_worker_finishes_without_waiting_for_this_process_to_read_its_results(
     results = parallel.map_in_workers(results_larger_than_a_pipe_holds, list(range(200)), 2)
     assert [item for item, _ in results] == list(range(200))
     assert all(len(text) == 20_000 for _, text in results)
+
+
+def test_without_a_folder_for_the_results_the_work_is_done_here(monkeypatch):
+    import tempfile
+
+    def no_folder(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_folder)
+    results = parallel.map_in_workers(squares, list(range(100)), 3)
+    assert results == [(i * i, os.getpid()) for i in range(100)]

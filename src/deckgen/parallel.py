@@ -79,15 +79,18 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
         shares = [list(range(k, total, workers)) for k in range(workers)]
     elif len(shares) != workers or sorted(i for share in shares for i in share) != list(range(total)):
         raise ValueError("the shares must hold every item once, one share per worker")
+    # Each child writes its results to a file of its own as it goes, and closes its pipe when
+    # it is done: results sent through the pipe would wait for this process to finish its own
+    # share before it read them.
+    try:
+        scratch = tempfile.mkdtemp(prefix="deckgen-shares-")
+    except OSError:  # nowhere to write them: the work is done here
+        return _here(work, items, progress)
     shared = mmap.mmap(-1, _SLOT_BYTES * workers)  # shared with the children: one slot each
     # Slots are written and read whole through a typed view: struct.pack_into clears the bytes
     # before it writes them, so a reader could see a count drop to nothing for an instant.
     counters = memoryview(shared).cast("q")
     children: dict[int, tuple[int, int]] = {}  # pid -> (share, read end of its pipe)
-    # Each child writes its results to a file of its own as it goes, and closes its pipe when
-    # it is done: results sent through the pipe would wait for this process to finish its own
-    # share before it read them.
-    scratch = tempfile.mkdtemp(prefix="deckgen-shares-")
     mine = len(shares) - 1
 
     def tick(done: int) -> None:
