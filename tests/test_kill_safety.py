@@ -279,3 +279,23 @@ def test_commits_wait_for_every_file_before_the_block_ends(tmp_path: Path) -> No
     with pytest.raises(RuntimeError):
         write_atomically(tmp_path / "late", lambda handle: handle.write(b"late"), commits=commits)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_scratch_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    from deckgen.atomic import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead = tmp_path / f"deckgen-shares-{finished.pid}-abcd1234"
+    live = tmp_path / f"deckgen-shares-{os.getppid()}-abcd1234"
+    other = tmp_path / f"deckgen-sources-{finished.pid}-abcd1234"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "0").write_bytes(b"half the results")
+    made = Path(scratch_folder("shares"))
+    assert made.parent == tmp_path and made.name.startswith(f"deckgen-shares-{os.getpid()}-")
+    assert not dead.exists()
+    assert live.exists() and other.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 import threading
@@ -160,6 +161,24 @@ def _running(pid: int) -> bool:
     except (PermissionError, OverflowError, OSError):
         return True  # someone else's process, or cannot tell: leave its file alone
     return True
+
+
+def scratch_folder(purpose: str) -> str:
+    """A new private folder in the system's temporary folder, named after this process, for
+    files that live only as long as the run; those that killed runs left behind are removed
+    first (a live run's are left alone)."""
+    prefix = f"deckgen-{purpose}-"
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith(prefix):
+            pid = name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
 
 
 def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -20,10 +20,11 @@ import pickle
 import selectors
 import shutil
 import signal
-import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
+
+from .atomic import scratch_folder
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,7 +84,7 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
     # it is done: results sent through the pipe would wait for this process to finish its own
     # share before it read them.
     try:
-        scratch = tempfile.mkdtemp(prefix="deckgen-shares-")
+        scratch = scratch_folder("shares")
     except OSError:  # nowhere to write them: the work is done here
         return _here(work, items, progress)
     shared = mmap.mmap(-1, _SLOT_BYTES * workers)  # shared with the children: one slot each

@@ -21,7 +21,6 @@ import os
 import pickle
 import re
 import shutil
-import tempfile
 import threading
 from bisect import bisect_right
 from collections import Counter, deque
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
 from .anchors import Anchor
-from .atomic import Commits
+from .atomic import Commits, scratch_folder
 from .cache import Cache, LazyTuple, NoCache, digest, open_cache, unpickle
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
@@ -287,7 +286,7 @@ class _Normaliser:
             key, raw = self.queue.popleft()
             try:
                 if self.scratch is None:
-                    self.scratch = tempfile.mkdtemp(prefix="deckgen-sources-")
+                    self.scratch = scratch_folder("sources")
                 out = os.path.join(self.scratch, key[:64])
                 future = self.pool.submit(_normalise_encoded, raw, out)
             except (RuntimeError, OSError):  # the pool is shutting down or broken, no scratch folder:
