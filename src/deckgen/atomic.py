@@ -181,8 +181,8 @@ def scratch_folder(purpose: str) -> str:
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
 
 
-def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
-    write_atomically(path, lambda handle: handle.write(data), durable=durable)
+def write_bytes_atomically(path: Path, data: bytes, *, durable: bool = True, commits: Commits | None = None) -> None:
+    write_atomically(path, lambda handle: handle.write(data), durable=durable, commits=commits)
 
 
 def _fsync_dir(directory: Path) -> None:

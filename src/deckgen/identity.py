@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import errorcodes as codes
-from .atomic import Commits, write_atomically
+from .atomic import Commits, write_bytes_atomically
 from .diagnostics import DeckgenError, Diagnostic, Location
 
 LEDGER_FILE = "deckgen.lock"
@@ -180,7 +180,7 @@ class Ledger:
         new = self.to_bytes()
         if path.exists() and path.read_bytes() == new:
             return None
-        write_atomically(path, lambda handle: handle.write(new), commits=commits)
+        write_bytes_atomically(path, new, commits=commits)
         self._text, self._restamped, self._reshaped = new, set(), False
         return new
 

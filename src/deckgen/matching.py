@@ -282,8 +282,8 @@ class Corpus:
                 continue
             spans = list(spans)
             self._deferred.extend(spans)
-            pending = sorted({n for n in map(self.normalized, spans)
-                              if _has_words(n) and n not in self._everywhere and source_id not in self._found.get(n, {})})
+            pending = sorted({n for n in map(self.normalized, spans) if _has_words(n)
+                              and n not in self._everywhere and source_id not in self._found.get(n, {})})
             if pending:
                 self._scan(pending, [source_id], record_misses=True)
 

@@ -400,7 +400,14 @@ class SourceTexts(Mapping[str, SourceText]):
     def preload(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Load every source now; when several must be normalised, in worker processes."""
         pending = [sid for sid in self._raws if sid not in self._texts]
-        done = 0
+        loaded: list[str] = []
+
+        def load(sid: str) -> None:
+            self[sid]
+            loaded.append(sid)
+            if progress is not None:
+                progress(len(loaded), len(pending))
+
         if self._normaliser is not None:
             self._normaliser.submit({self._keys[sid]: self._raw(sid) for sid in pending
                                      if not self._cache.contains("sources", self._keys[sid])})
@@ -408,16 +415,10 @@ class SourceTexts(Mapping[str, SourceText]):
             by_key = {self._keys[sid]: sid for sid in reversed(pending)}
             while (key := self._normaliser.steal()) is not None:
                 if key in by_key:
-                    self[by_key[key]]
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(pending))
+                    load(by_key[key])
         for sid in pending:
             if sid not in self._texts:
-                self[sid]
-                done += 1
-                if progress is not None:
-                    progress(done, len(pending))
+                load(sid)
 
 
 def _normalise_encoded(raw: str, out: str) -> None:
