@@ -50,6 +50,7 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _DEFLATE_LEVEL = 6
 _LARGE_DEFLATE_LEVEL = 1
 _LARGE = 16 << 20
+_PAGE_SIZE = 16384
 _PIECE = 1 << 20  # bytes deflated independently; small enough to share out, large enough to compress well
 
 Buffer = Union[bytes, memoryview]
@@ -328,6 +329,9 @@ def _first(row: tuple) -> int:
 def _new_collection(connection: sqlite3.Connection) -> None:
     """genanki's tables and its ``col`` row, in the main database of ``connection``."""
     cursor = connection.cursor()
+    # Larger pages than sqlite's 4 KB hold a few notes each instead of one or two: the
+    # collection is smaller, and is built, copied, indexed and serialised in less time.
+    cursor.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
     for statement in _schema()[0]:
         cursor.execute(statement)
     cursor.executescript(APKG_COL)
