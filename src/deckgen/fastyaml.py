@@ -42,6 +42,10 @@ _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 
 Marks = dict[tuple[Hashable, ...], tuple[int, int]]
 _WORDS: set[str] = set()  # keys known to be plain strings
+# Values known to be plain strings although they open as some implicit type does ("fact",
+# "figure", "note-1"): card files repeat a few such values (card types, sources) on every card.
+_STRINGS: set[str] = set()
+_MAX_STRINGS = 4096
 
 
 class _Decline(Exception):
@@ -63,6 +67,8 @@ class _Reader:
             return text
         tag = _RESOLVER.resolve(ScalarNode, text, (True, False))
         if tag == _STR:
+            if len(_STRINGS) < _MAX_STRINGS:
+                _STRINGS.add(text)
             return text
         mark = Mark(_NAME, index, line, col, None, None)
         try:
@@ -118,7 +124,13 @@ def load(text: str, scalar: Callable[[ScalarNode], Any]) -> tuple[Any, Marks, Ma
 
 
 def _read(text: str, reader: _Reader) -> dict[str, Any]:
+    # The loop runs once per line of every card file: names are bound locally, and a plain
+    # string value (most values) is taken here without a call.
     value_marks, key_marks = reader.value_marks, reader.key_marks
+    value = reader.value
+    match_line = _LINE.fullmatch
+    words = _WORDS
+    indicators, implicit, strings = _INDICATORS, _IMPLICIT_FIRST, _STRINGS
     root: dict[str, Any] = {}
     pending: str | None = None  # a top-level key whose value is the list below it
     items: list[Any] | None = None  # the open list
@@ -129,21 +141,19 @@ def _read(text: str, reader: _Reader) -> dict[str, Any]:
     for number, line in enumerate(text.split("\n")):
         start = index
         index += len(line) + 1
-        content = line.lstrip(" ")
-        if not content or content[0] == "#":
-            continue
-        m = _LINE.fullmatch(line)
+        m = match_line(line)
         if m is None:
+            content = line.lstrip(" ")
+            if not content or content[0] == "#":
+                continue  # no key starts with a space or a "#": blank lines and comments never match
             raise _Decline
-        indent = len(m.group(1))
-        dash = m.group(2)
-        key = m.group(3)
+        spaces, dash, key, rest = m.groups()
+        indent = len(spaces)
         key_col = indent + 2 if dash else indent
-        rest = m.group(4)
-        if key not in _WORDS:
+        if key not in words:
             if key[0] in _IMPLICIT_FIRST and _RESOLVER.resolve(ScalarNode, key, (True, False)) != _STR:
                 raise _Decline  # `yes:` or `null:`: the usual way decides what such a key is
-            _WORDS.add(key)
+            words.add(key)
         if not root and pending is None:
             value_marks[()] = (number + 1, key_col + 1)
         if not rest or rest[0] == "#":
@@ -181,7 +191,15 @@ def _read(text: str, reader: _Reader) -> dict[str, Any]:
             raise _Decline  # a duplicate key: the usual way reports it
         path = at + (key,)
         key_marks[path] = (number + 1, key_col + 1)
-        target[key] = reader.value(rest, path, number, value_col, start + value_col)
+        first = rest[0]
+        if (first in indicators or " #" in rest or ": " in rest or rest[-1] in " :"
+                or (first in implicit and (" " not in rest or first.isdigit()))) and rest not in strings:
+            target[key] = value(rest, path, number, value_col, start + value_col)
+        else:
+            # What `value` finds for a plain scalar that no implicit type can take (of those
+            # only a timestamp, which opens with a digit, has a space): the string as it is.
+            value_marks[path] = (number + 1, value_col + 1)
+            target[key] = rest
     if pending is not None or not root:
         raise _Decline
     return root
