@@ -165,9 +165,8 @@ def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch, by
 
 
 def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
-    """The worker gets the sources from the front of the queue, one ahead of the one it is at;
-    this process takes the rest from the back, and every source comes out as normalising it
-    here gives it."""
+    """The worker gets the sources from the front of the queue, one at a time; this process
+    takes the rest from the back, and every source comes out as normalising it here gives it."""
     from dataclasses import fields
 
     from deckgen.cache import NoCache
@@ -184,11 +183,11 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
     with pipeline._Normaliser(NoCache()) as normaliser:
         normaliser.submit(texts)
         scratch = normaliser.scratch
-        assert normaliser.workers == 1 and len(normaliser.pending) == 2, "one worker, one source ahead"
+        assert normaliser.workers == 1 and len(normaliser.pending) == 1, "one worker, one source at a time"
         stolen = []
         while (key := normaliser.steal()) is not None:
             stolen.append(key)
-        assert stolen == ["key-5", "key-4", "key-3", "key-2"]
+        assert stolen == ["key-5", "key-4", "key-3", "key-2", "key-1"]
         for key, raw in texts.items():
             text = normaliser.take(key, raw)
             if key in stolen:

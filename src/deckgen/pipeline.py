@@ -204,11 +204,13 @@ class _Normaliser:
     """Sources normalised in worker processes, each result (encoded for the cache) found by
     the key of the source's bytes. Workers only compute; the cache is written here.
 
-    The workers take the sources from the front of a queue, each holding one in hand beside
-    the one it is at, while this process loads the cards; once free, this process takes them
-    from the back (`steal`) and normalises them itself. So there is one worker fewer than
-    cores, and no core waits while another works through a queue of sources. A worker writes
-    its result to a scratch file (see `_normalise_encoded`), removed once read."""
+    The workers take the sources from the front of a queue, one at a time, while this process
+    loads the cards; once free, this process takes them from the back (`steal`) and normalises
+    them itself. So there is one worker fewer than cores, and no core waits while another works
+    through a queue of sources. (A worker given its next source ahead of time would be spared a
+    short wait for it, but at the end this process could not take that source, and would wait
+    for it a whole source's time.) A worker writes its result to a scratch file (see
+    `_normalise_encoded`), removed once read."""
 
     def __init__(self, cache: Cache):
         self.cache = cache
@@ -279,10 +281,9 @@ class _Normaliser:
                 self._feeder.start()
 
     def _hand_out(self) -> None:
-        """Give the next sources from the front of the queue to the workers, each one source
-        ahead of the one it is at, so that it never waits for the next (with the lock held)."""
+        """Give the next sources from the front of the queue to the idle workers (with the lock held)."""
         while (self.pool is not None and not self.closed and self.queue
-               and len(self.running) < 2 * self.workers):
+               and len(self.running) < self.workers):
             key, raw = self.queue.popleft()
             try:
                 if self.scratch is None:
