@@ -239,12 +239,28 @@ def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: 
         text = card_file.read_text(encoding="utf-8")
         card_file.write_text(text.replace("back: The 17th party conference", "back: The party conference"),
                              encoding="utf-8")
+    written: list[str] = []
+    real_put_bytes = Cache.put_bytes
+
+    def counted_put(self: Cache, layer: str, key: str, payload: bytes) -> None:
+        written.append(layer)
+        real_put_bytes(self, layer, key, payload)
+
+    monkeypatch.setattr(Cache, "put_bytes", counted_put)
     changed = deflations(shipped_project, NOW + 1)
+    monkeypatch.setattr(Cache, "put_bytes", real_put_bytes)
     assert 0 < changed < every_piece / 4
     assert deflations(other, NOW + 1, use_cache=False) == every_piece
     assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
     with zipfile.ZipFile(shipped_project / apkg) as archive:
         assert archive.testzip() is None
+        database = archive.read("collection.anki2")
+    # The rebuild wrote the pieces it deflated, and no other; the cache holds the pieces of
+    # this build's package alone (equal pieces once).
+    assert written.count("pieces") == changed
+    starts = range(0, len(database), 4096)
+    distinct = len({(database[start:start + 4096], start == starts[-1]) for start in starts})
+    assert len(entries(shipped_project, "pieces")) == distinct + 1  # and the media file's
 
     # Pieces that no longer read back whole are deflated again, to the same bytes.
     for entry in (shipped_project / CACHE_DIR / "pieces").iterdir():
@@ -334,7 +350,9 @@ def test_a_collection_that_reads_back_wrong_is_not_copied(shipped_project: Path,
 
     def damaged(self: Cache, layer: str, key: str) -> bytes | memoryview | None:
         database = real_get_bytes(self, layer, key)
-        assert layer == "database" and database is not None
+        if layer != "database":  # the deflated pieces
+            return database
+        assert database is not None  # the shipped deck's collection is a single piece
         if damage == "garbage":
             return bytes(len(database))
         connection = sqlite3.connect(":memory:")
@@ -357,6 +375,10 @@ def test_a_collection_that_reads_back_wrong_is_not_copied(shipped_project: Path,
     assert warm.notes == plain.notes and warm.changed_notes == plain.changed_notes == 1
     apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
     assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+
+
+def entries(root: Path, layer: str) -> set[str]:
+    return {entry.name for entry in (root / CACHE_DIR / layer).iterdir() if entry.name != ".gitignore"}
 
 
 def remove_entries(root: Path, *layers: str) -> None:
@@ -464,6 +486,22 @@ def test_a_new_deckgen_version_does_not_read_old_entries(project: Path, monkeypa
         monkeypatch.undo()
         cache_module.salt.cache_clear()
     assert after and not after & before  # old entries were neither used nor kept
+
+
+def test_deflated_pieces_are_kept_under_keys_a_project_cannot_name(shipped_project: Path, monkeypatch) -> None:
+    """A piece's own key is a digest of its bytes, which a shared deck's cache could carry an
+    entry under; the entries are named by the cache's salt as well."""
+    pipeline.build_project(shipped_project, now=NOW)
+    before = entries(shipped_project, "pieces")
+    monkeypatch.setattr(cache_module, "__version__", "999.0")
+    cache_module.salt.cache_clear()
+    try:
+        pipeline.build_project(shipped_project, now=NOW)
+        after = entries(shipped_project, "pieces")
+    finally:
+        monkeypatch.undo()
+        cache_module.salt.cache_clear()
+    assert after and not after & before
 
 
 def test_sources_normalised_in_parallel_are_the_same(project: Path, monkeypatch) -> None:

@@ -5,8 +5,9 @@ pieces the packages were zipped in.
 A rebuild copies the rows of unchanged notes from the last collection and zips the pieces
 that did not change as they are (see ``package``). A thread reads the cache, and attaches the
 last collection to a new one for the copy, while the build gets its notes ready; threads keep
-the new collections while it finishes. Any of it that cannot be read or written only makes the
-next build slower.
+the new collections while it finishes. Each deflated piece is kept on its own, under its key,
+and looked up when the package is zipped: a rebuild after a small edit writes the few pieces
+that changed. Any of it that cannot be read or written only makes the next build slower.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ from .cache import Cache, digest
 if TYPE_CHECKING:
     from .package import DeflatedPieces, WrittenCollection
 
+_PIECES = "pieces"  # the layer of deflated pieces, each under its key
+
 
 class LastBuild:
-    """The collections the last build wrote, with the deflated pieces they were zipped in, read
-    from the cache by a thread while the notes are got ready; and those this build writes,
-    kept by threads while it finishes. The bytes of a collection are kept under the digest of
-    its pieces' keys, so that they are always those of the collection stored with them."""
+    """The collections the last build wrote, read from the cache by a thread while the notes
+    are got ready, and the pieces they were zipped in; and those this build writes, kept by
+    threads while it finishes. The bytes of a collection are kept under the digest of its
+    pieces' keys, so that they are always those of the collection stored with them."""
 
-    def __init__(self, cache: Cache, pieces_key: str, paths: Iterable[Path]):
+    def __init__(self, cache: Cache, paths: Iterable[Path]):
         self.cache = cache
-        self.pieces_key = pieces_key
         self.earlier: dict[Path, tuple[WrittenCollection | None, memoryview | None]] = {}
         # Each collection's bytes attached to a new collection (`collection_to_copy`), until taken.
         self.opened: dict[Path, sqlite3.Connection] = {}
-        self.known_pieces: Any = None
         self.threads: list[threading.Thread] = []
         self.reader: threading.Thread | None = None
         if cache.enabled:
@@ -66,7 +67,6 @@ class LastBuild:
     def _read(self, paths: list[Path]) -> None:
         from .package import collection_to_copy
 
-        self.known_pieces = self.cache.get("pieces", self.pieces_key)
         for path in paths:
             stored = _written_collection(self.cache.get("collection", digest("collection", str(path))))
             database = None
@@ -87,11 +87,14 @@ class LastBuild:
             self.reader = None
 
     def pieces(self) -> DeflatedPieces:
+        """The pieces to zip the packages in: those deflated before are found in the cache."""
         from .package import DeflatedPieces
 
-        self._wait()
-        known = self.known_pieces
-        return DeflatedPieces(known if _are_pieces(known) else {})
+        return DeflatedPieces(self._deflated_piece) if self.cache.enabled else DeflatedPieces()
+
+    def _deflated_piece(self, key: str) -> bytes | None:
+        deflated = self.cache.get_bytes(_PIECES, _piece_key(key))
+        return bytes(deflated) if deflated is not None else None
 
     def last(self, path: Path) -> tuple[WrittenCollection | None, memoryview | None]:
         """The collection last written to ``path``, and its bytes, as far as the cache has them."""
@@ -117,8 +120,21 @@ class LastBuild:
                 self.cache.forget("database", _database_key(stored))
 
     def keep_pieces(self, pieces: DeflatedPieces) -> None:
-        if pieces.used.keys() != pieces.known.keys():
-            self.cache.put("pieces", self.pieces_key, pieces.used)
+        """Keep the pieces this build deflated (a thread writes them); those it found in the
+        cache were marked as used there, and the others are left to be pruned."""
+        fresh = [(key, pieces.used[key]) for key in pieces.deflated]
+        if fresh and self.cache.enabled:
+            self._start(self._put_all, fresh)
+
+    def _put_all(self, pieces: list[tuple[str, bytes]]) -> None:
+        for key, deflated in pieces:
+            self.cache.put_bytes(_PIECES, _piece_key(key), deflated)
+
+
+def _piece_key(key: str) -> str:
+    """A piece's cache key: its own key is a digest of its content only, which a project's files
+    could name; the cache's key also depends on the cache's salt, which they cannot."""
+    return digest("piece", key)
 
 
 def _database_key(collection: WrittenCollection) -> str:
@@ -145,6 +161,3 @@ def _written_collection(value: Any) -> WrittenCollection | None:
         return WrittenCollection(pieces, size, dict(zip(note_ids, zip(*signatures))))
     return None
 
-
-def _are_pieces(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())

@@ -214,13 +214,20 @@ def _col_json(decks: Sequence[DeckRows], cursor: sqlite3.Cursor) -> tuple[str, s
     return json.dumps(deck_json), json.dumps(final)
 
 
+def _none(key: str) -> bytes | None:
+    return None
+
+
 @dataclass
 class DeflatedPieces:
-    """Pieces deflated by an earlier build, by the digest of the level, the piece's place
-    (the last one ends the stream) and its bytes; and the pieces this build used."""
+    """Pieces deflated by earlier builds, which ``lookup`` finds by key (several threads call
+    it at once); the pieces this build used, by key; and the keys of those it deflated itself.
+    A piece's key is the digest of the level, of whether the piece ends the stream, and of its
+    bytes."""
 
-    known: Mapping[str, bytes] = field(default_factory=dict)
+    lookup: Callable[[str], bytes | None] = _none
     used: dict[str, bytes] = field(default_factory=dict)
+    deflated: set[str] = field(default_factory=set)
 
 
 def _level(size: int) -> int:
@@ -253,19 +260,21 @@ def _deflated(data: bytes, pieces: DeflatedPieces, order: list[str],
         digest.update(chunk)
         return digest.hexdigest()
 
-    def piece(k: int) -> tuple[str, bytes]:
+    def piece(k: int) -> tuple[str, bytes, bool]:
         chunk = view[starts[k]:starts[k] + _PIECE]
         key = key_of(k, chunk)
-        done = pieces.known.get(key)
+        done = pieces.lookup(key)
         if isinstance(done, bytes):
-            return key, done
+            return key, done, False
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
         out = compressor.compress(chunk)
-        return key, out + compressor.flush(zlib.Z_FINISH if k == last else zlib.Z_FULL_FLUSH)
+        return key, out + compressor.flush(zlib.Z_FINISH if k == last else zlib.Z_FULL_FLUSH), True
 
-    def kept(result: tuple[str, bytes]) -> bytes:
-        key, out = result
+    def kept(result: tuple[str, bytes, bool]) -> bytes:
+        key, out, fresh = result
         pieces.used[key] = out
+        if fresh:
+            pieces.deflated.add(key)
         order.append(key)
         return out
 

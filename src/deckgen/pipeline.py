@@ -750,7 +750,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
 
     out_dir = output_dir_for(project, out)
     paths = _package_paths(project, out_dir, split)
-    with LastBuild(cache, digest("pieces", str(out_dir), str(split)), paths.values()) as last_build:
+    with LastBuild(cache, paths.values()) as last_build:
         notes = _Notes(checked, templates, models, progress, render_key)
         notes.render(notes.missing())
         decks, changed = _decks(project, notes.notes, models, ledger, now)
