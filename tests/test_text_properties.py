@@ -234,3 +234,22 @@ def test_text_left_as_it_is_is_what_marking_it_up_gives(text: str) -> None:
             return
         raise AssertionError("text that cannot be encoded went through unchecked") from None
     assert inline_html(text) == expected
+
+
+# Text close to the kind `_settled` accepts: lower-case words, the punctuation it allows, and
+# some of what the rules act on.
+SETTLED_PIECES = ["a", "b", "z", "0", "1", "9", "175", " ", "  ", ",", ".", ";", ":", "!", "?", "'", "-", "--",
+                  "..", "…", "A", "é", "(", ")", "*", "_", '"', "’", "—", "\n", "\u00a0", "#", ">", "¹", "\u00ad"]
+
+
+@settings(max_examples=3000, **SETTINGS)
+@given(st.one_of(st.text(alphabet="ab19 ,.;:!?'-", max_size=20),
+                 st.lists(st.sampled_from(SETTLED_PIECES), max_size=30).map("".join), messy))
+def test_text_judged_settled_is_left_as_it_is_by_the_rules(text: str) -> None:
+    """`_settle` stops without applying the rules once more to text `_settled` accepts: the
+    rules must leave every such text as it is."""
+    if sourcetext._settled(text):
+        assert sourcetext._core(sourcetext._Buf.identity(text, track=False)).text == text
+    once = sourcetext._core(sourcetext._Buf.identity(text, track=False)).text
+    if sourcetext._settled(once):
+        assert sourcetext._core(sourcetext._Buf.identity(once, track=False)).text == once
