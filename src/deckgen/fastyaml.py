@@ -151,7 +151,7 @@ def _read(text: str, reader: _Reader) -> dict[str, Any]:
         indent = len(spaces)
         key_col = indent + 2 if dash else indent
         if key not in words:
-            if key[0] in _IMPLICIT_FIRST and _RESOLVER.resolve(ScalarNode, key, (True, False)) != _STR:
+            if key[0] in implicit and _RESOLVER.resolve(ScalarNode, key, (True, False)) != _STR:
                 raise _Decline  # `yes:` or `null:`: the usual way decides what such a key is
             words.add(key)
         if not root and pending is None:
