@@ -263,9 +263,9 @@ def test_a_rebuild_deflates_again_only_the_pieces_that_changed(shipped_project: 
     assert len(entries(shipped_project, "pieces")) == distinct + 1  # and the media file's
 
     # Pieces that no longer read back whole are deflated again, to the same bytes.
-    for entry in (shipped_project / CACHE_DIR / "pieces").iterdir():
-        if entry.name != ".gitignore":
-            entry.write_bytes(entry.read_bytes()[:-100])
+    for name in entries(shipped_project, "pieces"):
+        entry = shipped_project / CACHE_DIR / "pieces" / name
+        entry.write_bytes(entry.read_bytes()[:-100])
     assert deflations(shipped_project, NOW + 1) == every_piece
     assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
 
@@ -383,9 +383,8 @@ def entries(root: Path, layer: str) -> set[str]:
 
 def remove_entries(root: Path, *layers: str) -> None:
     for layer in layers:
-        for entry in (root / CACHE_DIR / layer).iterdir():
-            if entry.name != ".gitignore":
-                entry.unlink()
+        for name in entries(root, layer):
+            (root / CACHE_DIR / layer / name).unlink()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "swap"])
