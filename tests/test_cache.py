@@ -146,6 +146,72 @@ def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -
     assert products(shipped_project) == products(other)
 
 
+def write_held_values_in_a_child(monkeypatch) -> list[int]:
+    """Have every build write its held cache values from a child process, however few they
+    are; the list returned counts the children started."""
+    started: list[int] = []
+    real = cache_module.in_background
+
+    def counted(work):
+        started.append(1)
+        return real(work)
+
+    monkeypatch.setattr(cache_module, "_HELD_FOR_BACKGROUND", 1)
+    monkeypatch.setattr(cache_module, "in_background", counted)
+    return started
+
+
+def test_entries_written_by_a_child_process_serve_the_next_build(shipped_project: Path, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    children = write_held_values_in_a_child(monkeypatch)
+    checked: list[str] = []
+    real_run = validate._CardChecker.run
+
+    def counted_run(self: validate._CardChecker) -> object:
+        checked.append(self.entry.id)
+        return real_run(self)
+
+    monkeypatch.setattr(validate._CardChecker, "run", counted_run)
+    other = tmp_path / "other"
+    shutil.copytree(shipped_project, other)
+    first = pipeline.build_project(shipped_project, now=NOW)
+    assert children == [1]
+    card_files = len(first.check.project.files)
+    for layer in ("cards", "checks", "notes", "rows"):  # all there once the build has returned
+        assert len(entries(shipped_project, layer)) == card_files
+
+    checked.clear()
+    rendered: list[str] = []
+    real_fields = render.Renderer.fields
+    monkeypatch.setattr(render.Renderer, "fields",
+                        lambda self, entry, *args: rendered.append(entry.id) or real_fields(self, entry, *args))
+    warm = pipeline.build_project(shipped_project, now=NOW + 1)
+    assert checked == [] and rendered == []  # every verdict and note came from those entries
+    assert not any(isinstance(f.cards, cache_module.LazyTuple) and f.cards.built for f in warm.check.project.files)
+    pipeline.build_project(other, now=NOW + 1, use_cache=False)
+    apkg = Path("dist") / "stalin-and-the-great-powers.apkg"
+    assert (shipped_project / apkg).read_bytes() == (other / apkg).read_bytes()
+
+
+def test_a_build_that_fails_on_its_cards_still_writes_what_it_read(project: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    write_held_values_in_a_child(monkeypatch)
+    other = tmp_path / "other"
+    shutil.copytree(project, other)
+
+    def built(result: pipeline.CheckResult) -> set[str]:
+        return {file.path.name for file in result.project.files
+                if not isinstance(file.cards, cache_module.LazyTuple) or file.cards.built}
+
+    with pytest.raises(pipeline.ContentError):
+        pipeline.build_project(project, now=NOW)
+    pipeline.check_project(other)
+    # The next run finds what a check would have left: only the file with findings is built again.
+    assert built(pipeline.check_project(project)) == built(pipeline.check_project(other)) == {"zz-broken.yaml"}
+    for layer in ("cards", "checks"):
+        assert entries(project, layer) == entries(other, layer)
+
+
 def test_a_cached_run_builds_the_cards_of_edited_files_only(shipped_project: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     shutil.copytree(shipped_project, other)

@@ -224,3 +224,40 @@ def test_without_a_folder_for_the_results_the_work_is_done_here(monkeypatch):
     monkeypatch.setattr(tempfile, "mkdtemp", no_folder)
     results = parallel.map_in_workers(squares, list(range(100)), 3)
     assert results == [(i * i, os.getpid()) for i in range(100)]
+
+
+def test_work_in_background_is_done_by_another_process_and_waited_for(tmp_path):
+    out, go = tmp_path / "pid", tmp_path / "go"
+
+    def work():
+        deadline = time.monotonic() + 30
+        while not go.exists() and time.monotonic() < deadline:  # still at work when the call returns
+            time.sleep(0.01)
+        out.write_text(str(os.getpid()))
+
+    wait = parallel.in_background(work)
+    assert not out.exists()
+    go.touch()
+    wait()
+    assert int(out.read_text()) != os.getpid()
+
+
+def test_without_a_process_to_fork_background_work_is_done_here(tmp_path, monkeypatch):
+    out = tmp_path / "pid"
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    wait = parallel.in_background(lambda: out.write_text(str(os.getpid())))
+    assert int(out.read_text()) == os.getpid()
+    wait()
+
+
+def test_background_work_that_fails_leaves_this_process_as_it_was(tmp_path):
+    def work():
+        (tmp_path / "started").touch()
+        raise OSError("disk full")
+
+    parallel.in_background(work)()
+    assert (tmp_path / "started").exists()

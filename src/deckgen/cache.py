@@ -32,18 +32,21 @@ import stat
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .atomic import write_atomically
+from .parallel import in_background
 from .errorcodes import ALL_CODES, ErrorCode
 
 CACHE_DIR = ".deckgen-cache"
 SCHEMA = 1
 _MAGIC = b"deckgen-cache\x00"
+# Fewer held values than this are written by this process: a child costs more than it saves.
+_HELD_FOR_BACKGROUND = 64
 _HEADER = len(_MAGIC) + 4 + 32  # magic, crc32 of the payload, the entry's key
 
 # Libraries whose behaviour is part of the results: a new version invalidates the cache.
@@ -178,7 +181,8 @@ class LazyTuple(Sequence[Any]):
 
     @classmethod
     def of(cls, items: tuple[Any, ...]) -> LazyTuple:
-        lazy = cls(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL), len(items))
+        """The items, pickled only when the tuple itself is."""
+        lazy = cls(b"", len(items))
         lazy._items = items
         return lazy
 
@@ -215,7 +219,8 @@ class LazyTuple(Sequence[Any]):
         return f"LazyTuple({self._built()!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (LazyTuple, (self._blob, self._length))
+        blob = self._blob or pickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
+        return (LazyTuple, (blob, self._length))
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -237,6 +242,9 @@ class Cache:
         self.hits = 0
         self.misses = 0
         self._layers: dict[str, bool] = {}  # layer -> its folder is a real one (checked once)
+        self._holding: frozenset[str] = frozenset()  # layers whose values `put` holds
+        self._held: list[tuple[str, str, Any]] = []  # (layer, key, value) put and not yet written
+        self._writers: list[Callable[[], None]] = []  # waits for a child writing held values
 
     def _layer(self, layer: str, create: bool = False) -> Path | None:
         """The layer's folder, when it and the cache folder are real folders (made if asked)."""
@@ -317,7 +325,40 @@ class Cache:
         """Leave an entry that this run read to `prune`: what replaces it has been stored."""
         self.used.get(layer, set()).discard(key[:64])
 
+    def hold(self, layers: Iterable[str]) -> None:
+        """Keep the values put in ``layers`` from now on for `write_held`, instead of pickling
+        and writing each at once. Such a value must not change once it is put."""
+        self._holding = frozenset(layers)
+
+    def write_held(self) -> None:
+        """Write the values held so far, and those put from now on at once. Many are written
+        by a child process while this one goes on (a build writes its package meanwhile,
+        with a core to spare); `flush` waits for it."""
+        held, self._held, self._holding = self._held, [], frozenset()
+        if not held:
+            return
+
+        def write() -> None:
+            for layer, key, value in held:
+                self.put(layer, key, value)
+
+        if len(held) < _HELD_FOR_BACKGROUND:
+            write()
+        else:
+            self._writers.append(in_background(write))
+
+    def flush(self) -> None:
+        """Write what is still held, and wait for the writing begun by `write_held`."""
+        self.write_held()
+        writers, self._writers = self._writers, []
+        for wait in writers:
+            wait()
+
     def put(self, layer: str, key: str, value: Any) -> None:
+        if layer in self._holding:
+            self.used.setdefault(layer, set()).add(key[:64])
+            self._held.append((layer, key, value))
+            return
         try:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
@@ -424,6 +465,15 @@ class NoCache(Cache):
         return None
 
     def put_bytes(self, layer: str, key: str, payload: bytes) -> None:
+        return None
+
+    def hold(self, layers: Iterable[str]) -> None:
+        return None
+
+    def write_held(self) -> None:
+        return None
+
+    def flush(self) -> None:
         return None
 
     def prune(self, layers: Iterable[str]) -> None:

@@ -233,3 +233,40 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+def in_background(work: Callable[[], None]) -> Callable[[], None]:
+    """Start ``work`` in a forked child while this process goes on; the function returned
+    waits for the child. Where no child can be had, ``work`` is done here, before returning.
+
+    For work whose results go straight to disk (nothing comes back): the child ends with
+    it, and if it dies its work is simply not done. It starts with this process's memory,
+    so it needs nothing sent to it."""
+    if not hasattr(os, "fork"):  # pragma: no cover - not on POSIX
+        work()
+        return _nothing
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (memory, process limits)
+        work()
+        return _nothing
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns
+        status = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interrupt does
+            work()
+            status = 0
+        finally:
+            os._exit(status)
+
+    def wait() -> None:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # already waited for
+            pass
+
+    return wait
+
+
+def _nothing() -> None:
+    pass

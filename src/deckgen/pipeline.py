@@ -110,14 +110,13 @@ class _Checked:
 def check_project(root: Path, *, use_cache: bool = True, progress: Progress | None = None) -> CheckResult:
     """Load and validate the project at ``root``. Raises ``DeckgenError`` on set-up problems."""
     with _collector_paused():
-        checked = _check(root, use_cache, progress)
+        checked = _check(root, _project_cache(root.resolve(), use_cache), progress)
         checked.cache.prune(("sources", "cards", "checks"))
         return checked.result
 
 
-def _check(root: Path, use_cache: bool, progress: Progress | None) -> _Checked:
+def _check(root: Path, cache: Cache, progress: Progress | None) -> _Checked:
     report = Report()
-    cache = _project_cache(root.resolve(), use_cache)
     card_keys: list[str] = []
     check_keys: list[str] = []
     with _Normaliser(cache) as normaliser:
@@ -707,11 +706,18 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
                   now: int | None = None, *, use_cache: bool = True, progress: Progress | None = None) -> BuildResult:
     """Check, render and package the project; write the packages and the ledger."""
     with _collector_paused():
-        checked = _check(root, use_cache, progress)
+        cache = _project_cache(root.resolve(), use_cache)
+        # The entries a build makes of its cards, verdicts and notes are pickled and written
+        # while its package is (see `_build`), not as each is made.
+        cache.hold(("cards", "checks", "notes", "rows"))
         try:
-            result = _build(checked, out, split, now, progress)
-        except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
-            raise _unwritable(exc, checked.result.project.root) from exc
+            checked = _check(root, cache, progress)
+            try:
+                result = _build(checked, out, split, now, progress)
+            except OSError as exc:  # a full disk, a read-only folder, a file where a folder should be
+                raise _unwritable(exc, checked.result.project.root) from exc
+        finally:
+            cache.flush()
         checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
                              "database", "ledger"))
         return result
@@ -760,6 +766,7 @@ def _build(checked: _Checked, out: Path | None, split: bool, now: int | None,
         previous = {path: _previous_collection(last_build, path, package_decks, notes)
                     for path, package_decks in packages}
         notes.save()
+        cache.write_held()  # by a child process, when there is much to write: this one writes the package
 
         # The packages and the ledger are flushed to disk and put in place by a thread, in that
         # order, while the cache is kept; leaving the block waits for them.
