@@ -39,8 +39,8 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomically
-from .parallel import in_background
 from .errorcodes import ALL_CODES, ErrorCode
+from .parallel import in_background
 
 CACHE_DIR = ".deckgen-cache"
 SCHEMA = 1
