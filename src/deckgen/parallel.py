@@ -7,7 +7,9 @@ result travels back, pickled into a scratch file of the run's, in batches as it
 works. Children only compute: everything that is written (packages, ledger,
 cache) is written by the parent, so a child that dies or is killed leaves nothing
 behind but its scratch file, removed with the run's; and the results are the same, in
-the same order, as those of one process doing all the work. A worker that dies
+the same order, as those of one process doing all the work. (The one child that
+writes is `in_background`'s, which a build gives its cache entries to write while it
+writes its package; the cache writes each entry atomically.) A worker that dies
 without a result only makes the run slower: its share is then done here. This
 process does a share of its own while the children work, rather than wait.
 """
