@@ -146,6 +146,19 @@ def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -
     assert products(shipped_project) == products(other)
 
 
+def cards_checked(monkeypatch) -> list[str]:
+    """The ids of the cards checked from now on (not found in the cache), in order."""
+    checked: list[str] = []
+    real_run = validate._CardChecker.run
+
+    def counted_run(self: validate._CardChecker) -> object:
+        checked.append(self.entry.id)
+        return real_run(self)
+
+    monkeypatch.setattr(validate._CardChecker, "run", counted_run)
+    return checked
+
+
 def write_held_values_in_a_child(monkeypatch) -> list[int]:
     """Have every build write its held cache values from a child process, however few they
     are; the list returned counts the children started."""
@@ -164,14 +177,7 @@ def write_held_values_in_a_child(monkeypatch) -> list[int]:
 def test_entries_written_by_a_child_process_serve_the_next_build(shipped_project: Path, tmp_path: Path,
                                                                   monkeypatch) -> None:
     children = write_held_values_in_a_child(monkeypatch)
-    checked: list[str] = []
-    real_run = validate._CardChecker.run
-
-    def counted_run(self: validate._CardChecker) -> object:
-        checked.append(self.entry.id)
-        return real_run(self)
-
-    monkeypatch.setattr(validate._CardChecker, "run", counted_run)
+    checked = cards_checked(monkeypatch)
     other = tmp_path / "other"
     shutil.copytree(shipped_project, other)
     first = pipeline.build_project(shipped_project, now=NOW)
@@ -241,14 +247,7 @@ def test_a_cached_run_builds_the_cards_of_edited_files_only(shipped_project: Pat
 def test_a_reworded_question_is_not_checked_again(shipped_project: Path, tmp_path: Path, monkeypatch) -> None:
     """A card's verdict is remembered under the values its checks read: rewording its question
     or answer renders its note again but does not check it again; changing its evidence does."""
-    checked: list[str] = []
-    real_run = validate._CardChecker.run
-
-    def counted_run(self: validate._CardChecker) -> object:
-        checked.append(self.entry.id)
-        return real_run(self)
-
-    monkeypatch.setattr(validate._CardChecker, "run", counted_run)
+    checked = cards_checked(monkeypatch)
     other = tmp_path / "other"
     shutil.copytree(shipped_project, other)
     pipeline.build_project(shipped_project, now=NOW)
