@@ -109,6 +109,18 @@ def test_cached_check_equals_uncached(project: Path) -> None:
     assert source_state(warm) == source_state(plain)
 
 
+def test_a_check_without_anchors_finds_the_same(project: Path) -> None:
+    """`deckgen check` asks for no anchors: without the cache it makes none, and finds all
+    the same; with the cache it makes them anyway, for the builds that come after it."""
+    plain = pipeline.check_project(project, use_cache=False)
+    bare = pipeline.check_project(project, use_cache=False, anchors=False)
+    assert plain.checked.anchors and not bare.checked.anchors
+    assert outcome(bare)[:1] + outcome(bare)[2:] == outcome(plain)[:1] + outcome(plain)[2:]
+    cached = pipeline.check_project(project, anchors=False)
+    assert outcome(cached) == outcome(plain)
+    assert outcome(pipeline.check_project(project)) == outcome(plain)
+
+
 def test_cached_build_is_byte_identical(shipped_project: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     shutil.copytree(shipped_project, other)
@@ -151,9 +163,9 @@ def cards_checked(monkeypatch) -> list[str]:
     checked: list[str] = []
     real_run = validate._CardChecker.run
 
-    def counted_run(self: validate._CardChecker) -> object:
+    def counted_run(self: validate._CardChecker, *args: object) -> object:
         checked.append(self.entry.id)
-        return real_run(self)
+        return real_run(self, *args)
 
     monkeypatch.setattr(validate._CardChecker, "run", counted_run)
     return checked

@@ -85,7 +85,7 @@ def check(
     root = project.resolve()
     try:
         with progress_bars(wanted(quiet)) as progress:
-            result = check_project(root, use_cache=not no_cache, progress=progress)
+            result = check_project(root, use_cache=not no_cache, progress=progress, anchors=False)
     except DeckgenError as error:
         raise typer.Exit(_setup_failure(error, root, output))
     report = result.report

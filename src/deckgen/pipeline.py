@@ -107,15 +107,18 @@ class _Checked:
     corpus: str  # digest of the sources and their registry entries
 
 
-def check_project(root: Path, *, use_cache: bool = True, progress: Progress | None = None) -> CheckResult:
-    """Load and validate the project at ``root``. Raises ``DeckgenError`` on set-up problems."""
+def check_project(root: Path, *, use_cache: bool = True, progress: Progress | None = None,
+                  anchors: bool = True) -> CheckResult:
+    """Load and validate the project at ``root``. Raises ``DeckgenError`` on set-up problems.
+    Without ``anchors``, the result holds no card's anchor (see `validate`), unless the cache
+    keeps them for the builds to come."""
     with _collector_paused():
-        checked = _check(root, _project_cache(root.resolve(), use_cache), progress)
+        checked = _check(root, _project_cache(root.resolve(), use_cache), progress, anchored=anchors)
         checked.cache.prune(("sources", "cards", "checks"))
         return checked.result
 
 
-def _check(root: Path, cache: Cache, progress: Progress | None) -> _Checked:
+def _check(root: Path, cache: Cache, progress: Progress | None, anchored: bool = True) -> _Checked:
     report = Report()
     card_keys: list[str] = []
     check_keys: list[str] = []
@@ -130,7 +133,8 @@ def _check(root: Path, cache: Cache, progress: Progress | None) -> _Checked:
                 if cache.enabled else None)
         if memo is None or memo.missing() >= 50:
             texts.preload(_report(progress, "reading sources"))
-    checked = validate(project, texts, report, memo=memo, progress=_report(progress, "checking cards"))
+    checked = validate(project, texts, report, memo=memo, progress=_report(progress, "checking cards"),
+                       anchored=anchored)
     if memo is not None:
         memo.save()
     return _Checked(CheckResult(project, texts, checked, report), cache, card_keys, corpus)

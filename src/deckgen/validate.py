@@ -85,13 +85,18 @@ class VerdictMemo(Protocol):
 
 
 def validate(project: Project, texts: Mapping[str, SourceText], report: Report, *,
-             memo: VerdictMemo | None = None, progress: Callable[[int, int], None] | None = None) -> Checked:
+             memo: VerdictMemo | None = None, progress: Callable[[int, int], None] | None = None,
+             anchored: bool = True) -> Checked:
     """Check every card. A card's verdict depends only on the card and the sources, so
-    one remembered in ``memo`` is used as it stands; its findings are located anew."""
+    one remembered in ``memo`` is used as it stands; its findings are located anew.
+    Without ``anchored``, a card found in its source gets no anchor (its passage in
+    context, which only a note and a coverage report show): every check is made all the same.
+    Verdicts put in a ``memo`` always have theirs, for the builds that remember them."""
     cards = project.card_view  # a card remembered without findings is never built
     verdicts: list[RememberedVerdict | None] = [None] * len(cards)
     if memo is not None:
         verdicts = memo.remembered()
+        anchored = True
     todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
     if todo:
         workers = workers_for(len(todo))
@@ -100,7 +105,7 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
                 texts[source_id]
 
         def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> Iterator[Verdict]:
-            return _check_cards(project, texts, [cards[i] for i in indices], tick)
+            return _check_cards(project, texts, [cards[i] for i in indices], tick, anchored)
 
         shares = _shares_by_source([cards.source_ids[i] for i in todo], workers) if workers > 1 else None
         for i, verdict in zip(todo, map_in_workers(check_share, todo, workers, progress, shares), strict=True):
@@ -144,7 +149,7 @@ def _shares_by_source(source_ids: Sequence[str], workers: int) -> list[list[int]
 
 
 def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Sequence[CardEntry],
-                 tick: Callable[[int], None]) -> Iterator[Verdict]:
+                 tick: Callable[[int], None], anchored: bool = True) -> Iterator[Verdict]:
     """The verdict on each card, in order, as each is made."""
     corpus = Corpus(texts)
     clozes: dict[str, ParsedCloze] = {}
@@ -159,7 +164,7 @@ def _check_cards(project: Project, texts: Mapping[str, SourceText], entries: Seq
     authors = {sid: source.entry.author for sid, source in project.sources.items()}
     for done, entry in enumerate(entries, 1):
         checker = _CardChecker(entry, corpus, texts, paths, authors, clozes)
-        anchor = checker.run()
+        anchor = checker.run(anchored)
         yield tuple(checker.findings), anchor
         if done % 256 == 0 or done == len(entries):
             tick(done)
@@ -206,7 +211,7 @@ class _CardChecker:
               related: Iterable[str] = (), severity: codes.Severity | None = None) -> None:
         self.findings.append((code, key, message, hint, tuple(related), severity))
 
-    def run(self) -> Anchor | None:
+    def run(self, anchored: bool = True) -> Anchor | None:
         card = self.card
         anchor_match: Match | None = None
         if isinstance(card, QuoteCard):
@@ -227,9 +232,8 @@ class _CardChecker:
             self.check_figure(card)
         if anchor_match is None:
             return None
-        anchor = self.anchor(anchor_match)
-        self.check_page(anchor, evidence_match or anchor_match)
-        return anchor
+        self.check_page(evidence_match or anchor_match)
+        return self.anchor(anchor_match) if anchored else None
 
     # -- spans -------------------------------------------------------------------------
 
@@ -379,7 +383,7 @@ class _CardChecker:
             hint=f"the evidence says: {found}",
         )
 
-    def check_page(self, anchor: Anchor, match: Match) -> None:
+    def check_page(self, match: Match) -> None:
         page = self.card.page
         if page is None:
             return
