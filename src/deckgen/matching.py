@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import ModuleType
 
 import ahocorasick_rs
@@ -33,16 +33,57 @@ MAX_SHARING = 8  # spans that may share one automaton key before their keys are 
 
 @dataclass(frozen=True)
 class Match:
+    """An occurrence of a span in a source. Where it stands in the file, its original text
+    and the notes it cites are worked out when first asked for: most checks that find a
+    span need none of them."""
+
     source_id: str
     start: int  # normalised offsets
     end: int
-    raw_start: int
-    raw_end: int
-    line: int  # 1-based, in the raw file
-    col: int
-    passage: str  # the original text of the matched span
-    footnotes: tuple[Footnote, ...]
-    markers: tuple[str, ...] = ()  # note numbers cited in or right after the span, defined in the file or not
+    text: SourceText = field(repr=False, compare=False)
+
+    @cached_property
+    def _raw_span(self) -> tuple[int, int]:
+        return self.text.raw_span(self.start, self.end)
+
+    @property
+    def raw_start(self) -> int:
+        return self._raw_span[0]
+
+    @property
+    def raw_end(self) -> int:
+        return self._raw_span[1]
+
+    @cached_property
+    def _line_col(self) -> tuple[int, int]:
+        return self.text.line_col(self.raw_start)
+
+    @property
+    def line(self) -> int:
+        """1-based, in the raw file."""
+        return self._line_col[0]
+
+    @property
+    def col(self) -> int:
+        return self._line_col[1]
+
+    @cached_property
+    def passage(self) -> str:
+        """The original text of the matched span."""
+        return self.text.passage(self.start, self.end)
+
+    @cached_property
+    def _notes(self) -> tuple[tuple[str, ...], tuple[Footnote, ...]]:
+        return self.text.notes_for(self.start, self.end)
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """Note numbers cited in or right after the span, defined in the file or not."""
+        return self._notes[0]
+
+    @property
+    def footnotes(self) -> tuple[Footnote, ...]:
+        return self._notes[1]
 
 
 @dataclass(frozen=True)
@@ -377,26 +418,8 @@ class Corpus:
     def _match(self, source_id: str, start: int, end: int) -> Match:
         match = self._matches.get((source_id, start, end))
         if match is None:
-            match = self._matches[source_id, start, end] = self._new_match(source_id, start, end)
+            match = self._matches[source_id, start, end] = Match(source_id, start, end, self.sources[source_id])
         return match
-
-    def _new_match(self, source_id: str, start: int, end: int) -> Match:
-        st = self.sources[source_id]
-        raw_start, raw_end = st.raw_span(start, end)
-        line, col = st.line_col(raw_start)
-        markers, footnotes = st.notes_for(start, end)
-        return Match(
-            source_id=source_id,
-            start=start,
-            end=end,
-            raw_start=raw_start,
-            raw_end=raw_end,
-            line=line,
-            col=col,
-            passage=st.passage(start, end),
-            footnotes=footnotes,
-            markers=markers,
-        )
 
     # -- near misses -----------------------------------------------------------------------
 
