@@ -330,9 +330,10 @@ def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
 
 
 STAGES = """\
-import json, sys, time
+import gc, json, sys, time
 from pathlib import Path
 from deckgen.pipeline import build_project, check_project
+gc.disable()  # as the command line does (see deckgen.cli.run)
 start = time.perf_counter()
 seen = {}
 def progress(stage, done, total):
