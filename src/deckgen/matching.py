@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from types import ModuleType
 
 import ahocorasick_rs
@@ -34,56 +34,44 @@ MAX_SHARING = 8  # spans that may share one automaton key before their keys are 
 @dataclass(frozen=True)
 class Match:
     """An occurrence of a span in a source. Where it stands in the file, its original text
-    and the notes it cites are worked out when first asked for: most checks that find a
-    span need none of them."""
+    and the notes it cites are worked out when asked for (each once, mostly): most checks
+    that find a span need none of them."""
 
     source_id: str
     start: int  # normalised offsets
     end: int
     text: SourceText = field(repr=False, compare=False)
 
-    @cached_property
-    def _raw_span(self) -> tuple[int, int]:
-        return self.text.raw_span(self.start, self.end)
-
     @property
     def raw_start(self) -> int:
-        return self._raw_span[0]
+        return self.text.raw_span(self.start, self.end)[0]
 
     @property
     def raw_end(self) -> int:
-        return self._raw_span[1]
-
-    @cached_property
-    def _line_col(self) -> tuple[int, int]:
-        return self.text.line_col(self.raw_start)
+        return self.text.raw_span(self.start, self.end)[1]
 
     @property
     def line(self) -> int:
         """1-based, in the raw file."""
-        return self._line_col[0]
+        return self.text.line_col(self.raw_start)[0]
 
     @property
     def col(self) -> int:
-        return self._line_col[1]
+        return self.text.line_col(self.raw_start)[1]
 
-    @cached_property
+    @property
     def passage(self) -> str:
         """The original text of the matched span."""
         return self.text.passage(self.start, self.end)
 
-    @cached_property
-    def _notes(self) -> tuple[tuple[str, ...], tuple[Footnote, ...]]:
-        return self.text.notes_for(self.start, self.end)
-
     @property
     def markers(self) -> tuple[str, ...]:
         """Note numbers cited in or right after the span, defined in the file or not."""
-        return self._notes[0]
+        return self.text.notes_for(self.start, self.end)[0]
 
     @property
     def footnotes(self) -> tuple[Footnote, ...]:
-        return self._notes[1]
+        return self.text.notes_for(self.start, self.end)[1]
 
 
 @dataclass(frozen=True)
