@@ -722,7 +722,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
                 raise _unwritable(exc, checked.result.project.root) from exc
         finally:
             cache.flush()
-        checked.cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
+        cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
                              "database", "ledger"))
         return result
 

@@ -211,7 +211,7 @@ class _CardChecker:
               related: Iterable[str] = (), severity: codes.Severity | None = None) -> None:
         self.findings.append((code, key, message, hint, tuple(related), severity))
 
-    def run(self, anchored: bool = True) -> Anchor | None:
+    def run(self, anchored: bool) -> Anchor | None:
         card = self.card
         anchor_match: Match | None = None
         if isinstance(card, QuoteCard):
