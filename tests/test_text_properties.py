@@ -253,3 +253,27 @@ def test_text_judged_settled_is_left_as_it_is_by_the_rules(text: str) -> None:
     once = sourcetext._core(sourcetext._Buf.identity(text, track=False)).text
     if sourcetext._settled(once):
         assert sourcetext._core(sourcetext._Buf.identity(once, track=False)).text == once
+
+
+# Card text that may only need lower-casing, and some that needs more.
+LOWER_CASED_PIECES = ["Stalin", "the", "NKVD", "1937", " ", "  ", ",", ".", ";", ":", "!", "?", "'", "’", "‘", "-",
+                      "--", "..", "(", ")", "*", "_", '"', "“", "—", "\n", "175", ".175 ", "(p. 5)", "(1941)",
+                      "A", "é", "\u00ad", "¹"]
+
+
+@settings(max_examples=3000, **SETTINGS)
+@given(st.one_of(st.lists(st.sampled_from(LOWER_CASED_PIECES), max_size=30).map("".join),
+                 st.text(alphabet="abAB19 ,.;:!?'’‘-()", max_size=25), messy))
+def test_text_normalised_by_lower_casing_alone_is_what_the_rules_give(text: str) -> None:
+    """`normalize` lower-cases most card text without running the rules: it must be what
+    running them gives."""
+    quick = sourcetext._lower_cased_only(text)
+    if quick is not None:
+        assert quick == sourcetext._normalize_buf(text, track=False).text
+
+
+def test_most_card_text_is_normalised_by_lower_casing_alone() -> None:
+    assert sourcetext._lower_cased_only("Stalin’s purge began in 1936, and ended in 1938.") == \
+        "stalin's purge began in 1936, and ended in 1938."
+    assert sourcetext._lower_cased_only("The “Great Break” of 1929") is None  # quotation marks go
+    assert sourcetext._lower_cased_only("victory.175 Then") is None  # an endnote number goes

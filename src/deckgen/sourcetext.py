@@ -752,7 +752,21 @@ def _normalize_buf(s: str, track: bool) -> _Buf:
 
 def normalize(s: str) -> str:
     """The searchable form of a card string; comparable with `SourceText.text`."""
-    return _normalize_buf(s, track=False).text
+    quick = _lower_cased_only(s)
+    return quick if quick is not None else _normalize_buf(s, track=False).text
+
+
+def _lower_cased_only(s: str) -> str | None:
+    """The normal form of text that only needs its quotation marks straightened and its letters
+    lower-cased, as most card text does; None for other text. Such text is printable ASCII
+    once straightened, which ftfy is never shown, and the rules leave it as it is once
+    lower-cased; none of the rules that read letter case (locators, note numbers, hyphenation)
+    can act on it, for they need a bracket, a glued number or a line break."""
+    straight = _QUOTE_CHARS.replace(s)
+    if not straight.isascii():
+        return None
+    lowered = straight.lower()
+    return lowered if _settled(lowered) else None
 
 
 def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
