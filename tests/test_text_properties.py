@@ -113,6 +113,20 @@ def test_passage_is_the_raw_text_behind_a_span_without_cut_blocks(raw: str, data
         assert source.passage(start, end, context) == expected
 
 
+@settings(max_examples=400, **SETTINGS)
+@given(anything, st.data())
+def test_a_span_in_context_is_three_passages(raw: str, data) -> None:
+    source = load_source_text(raw)
+    n = len(source.text)
+    start = data.draw(st.integers(0, n))
+    end = data.draw(st.integers(start, n))
+    context = data.draw(st.integers(0, 6))
+    for _ in range(_PLAIN_PASSAGES + 2):  # from the raw text, then from its collapsed copy
+        assert source.in_context(start, end, context) == (
+            source.passage(max(0, start - context), start), source.passage(start, end),
+            source.passage(end, min(n, end + context)))
+
+
 SEPARATORS = [" ", " ", " ", "\n", "\u00a0", "  ", "\t", " \n "]
 JUNK = ["*", "“", "”", "—", "-", "...", "…", "(772)", ",", ".", ";", "(", ")", "\u00ad", "\u200b", "#",
         ">", "_", "168", "2,600", "â€“"]

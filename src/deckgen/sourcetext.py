@@ -843,8 +843,27 @@ class SourceText:
         if b <= a:
             return ""
         ra = self.raw_offsets[a]
-        rb = max(self.raw_ends[b - 1], ra)  # raw_span(a, b), inline: passages are many
+        return self._words(ra, max(self.raw_ends[b - 1], ra), self._words_source())  # raw_span(a, b), inline
+
+    def in_context(self, start: int, end: int, context: int) -> tuple[str, str, str]:
+        """The passages of a normalised span and of the ``context`` characters either side of
+        it: ``passage(start - context, start)``, ``passage(start, end)`` and ``passage(end, end +
+        context)``, taken together (a check takes one for every card it anchors)."""
+        n = len(self.text)
+        offsets, ends = self.raw_offsets, self.raw_ends
         spaced = self._words_source()
+        out = []
+        for a, b in ((max(0, start - context), min(n, start)), (max(0, start), min(n, end)),
+                     (max(0, end), min(n, end + context))):
+            if b <= a:
+                out.append("")
+                continue
+            ra = offsets[a]
+            out.append(self._words(ra, max(ends[b - 1], ra), spaced))
+        return out[0], out[1], out[2]
+
+    def _words(self, ra: int, rb: int, spaced: _SpacedRaw | _PlainRaw) -> str:
+        """The words of raw[ra:rb] outside the cut-out blocks, one space apart."""
         # The cut-out blocks are sorted and disjoint: those overlapping [ra, rb)
         # follow one another from the first ending after ra. They split [ra, rb)
         # into pieces whose words, in order, are the passage.

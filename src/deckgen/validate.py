@@ -398,15 +398,15 @@ class _CardChecker:
             )
 
     def anchor(self, match: Match) -> Anchor:
-        text = self.texts[match.source_id]
-        before = text.passage(max(0, match.start - CONTEXT_CHARS), match.start)
-        after = text.passage(match.end, min(len(text.text), match.end + CONTEXT_CHARS))
+        text = match.text
+        before, matched, after = text.in_context(match.start, match.end, CONTEXT_CHARS)
+        line, col = text.line_col(match.raw_start)
         locator = text.locator_after(match.end)
         return Anchor(
             source_id=match.source_id,
-            line=match.line,
-            col=match.col,
-            matched=match.passage,
+            line=line,
+            col=col,
+            matched=matched,
             before=_trim_left(before),
             after=_trim_right(after),
             notes=tuple(CitedNote(f.number, f.text) for f in match.footnotes),
