@@ -4,7 +4,7 @@
     python benchmarks/run.py --sizes 5000 --source-mb 2
     python benchmarks/run.py --scaling             # fit time ~ N^k over cards and over source size
     python benchmarks/run.py --profile 50000       # cProfile of a cold and a warm build
-    python benchmarks/run.py --stages 50000        # wall time of each stage, workers included
+    python benchmarks/run.py --stages 50000        # wall time of each stage, and the cores it kept busy
 
 Every timing is a fresh `python -m deckgen` process (start-up included), run on
 copies of a generated project under benchmarks/out/. For each size:
@@ -330,7 +330,7 @@ def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
 
 
 STAGES = """\
-import gc, json, sys, time
+import gc, json, os, sys, threading, time
 from pathlib import Path
 from deckgen.pipeline import build_project, check_project
 gc.disable()  # as the command line does (see deckgen.cli.run)
@@ -339,13 +339,34 @@ seen = {}
 def progress(stage, done, total):
     now = time.perf_counter() - start
     seen.setdefault(stage, [now, now])[1] = now
+# The machine's busy and total CPU time, read every 50 ms: how many cores each stage kept busy.
+samples = []
+def busy_and_total():
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in stat.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # less idle and waiting for I/O
+def sample():
+    while True:
+        samples.append((time.perf_counter() - start, *busy_and_total()))
+        time.sleep(0.05)
+if os.path.exists("/proc/stat"):
+    threading.Thread(target=sample, daemon=True).start()
 job, root = sys.argv[1], Path(sys.argv[2])
 if job == "check":
     check_project(root, use_cache=False, progress=progress, anchors=False)  # as `deckgen check --no-cache`
 else:
     build_project(root, use_cache=job != "build --no-cache", progress=progress)
-print(json.dumps({"stages": seen, "total": time.perf_counter() - start}))
+total = time.perf_counter() - start
+print(json.dumps({"stages": seen, "total": total, "samples": samples, "cores": os.cpu_count()}))
 """
+
+
+def cores_busy(samples: list[list[float]], cores: int, start: float, end: float) -> str:
+    """The average number of the machine's cores busy between two moments, from /proc/stat."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if len(inside) < 2 or inside[-1][2] == inside[0][2]:
+        return ""
+    return f"  {(inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2]) * cores:4.2f} cores busy"
 
 
 def stages(cards: int, source_mb: float, seed: int) -> None:
@@ -369,10 +390,11 @@ def stages(cards: int, source_mb: float, seed: int) -> None:
         print(f"\n{label}: {cards:,} cards, {source_mb:g} MB; {result.seconds:.2f} s as a process, "
               f"{data['total']:.2f} s in deckgen's pipeline")
         previous = 0.0
-        for stage, (first, last) in data["stages"].items():
-            print(f"  {stage:<22} until {last:6.2f} s  ({last - previous:5.2f} s)")
+        samples, cores = data["samples"], data["cores"] or 1
+        for stage, (first, last) in [*data["stages"].items(), ("the rest", (None, data["total"]))]:
+            print(f"  {stage:<22} until {last:6.2f} s  ({last - previous:5.2f} s)"
+                  f"{cores_busy(samples, cores, previous, last)}")
             previous = last
-        print(f"  {'the rest':<22} until {data['total']:6.2f} s  ({data['total'] - previous:5.2f} s)")
 
 
 def main() -> None:
