@@ -272,12 +272,12 @@ def test_text_judged_settled_is_left_as_it_is_by_the_rules(text: str) -> None:
 # Card text that may only need lower-casing, and some that needs more.
 LOWER_CASED_PIECES = ["Stalin", "the", "NKVD", "1937", " ", "  ", ",", ".", ";", ":", "!", "?", "'", "’", "‘", "-",
                       "--", "..", "(", ")", "*", "_", '"', "“", "—", "\n", "175", ".175 ", "(p. 5)", "(1941)",
-                      "A", "é", "\u00ad", "¹"]
+                      "A", "é", "\u00ad", "¹", "ʼ", "＇", "″", "«", "‚"]
 
 
 @settings(max_examples=3000, **SETTINGS)
 @given(st.one_of(st.lists(st.sampled_from(LOWER_CASED_PIECES), max_size=30).map("".join),
-                 st.text(alphabet="abAB19 ,.;:!?'’‘-()", max_size=25), messy))
+                 st.text(alphabet="abAB19 ,.;:!?'’‘ʼ＇-()", max_size=25), messy))
 def test_text_normalised_by_lower_casing_alone_is_what_the_rules_give(text: str) -> None:
     """`normalize` lower-cases most card text without running the rules: it must be what
     running them gives."""

@@ -759,11 +759,11 @@ def normalize(s: str) -> str:
 def _lower_cased_only(s: str) -> str | None:
     """The normal form of text that only needs its quotation marks straightened and its letters
     lower-cased, as most card text does; None for other text. Such text is printable ASCII
-    once straightened, which ftfy is never shown, and the rules leave it as it is once
-    lower-cased; none of the rules that read letter case (locators, note numbers, hyphenation)
-    can act on it, for they need a bracket, a glued number or a line break."""
+    once straightened, with no character that ftfy would be shown, and the rules leave it as
+    it is once lower-cased; none of the rules that read letter case (locators, note numbers,
+    hyphenation) can act on it, for they need a bracket, a glued number or a line break."""
     straight = _QUOTE_CHARS.replace(s)
-    if not straight.isascii():
+    if not straight.isascii() or (not s.isascii() and _DIRTY.search(s) is not None):
         return None
     lowered = straight.lower()
     return lowered if _settled(lowered) else None
