@@ -723,7 +723,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
         finally:
             cache.flush()
         cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
-                             "database", "ledger"))
+                    "database", "ledger"))
         return result
 
 

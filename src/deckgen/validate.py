@@ -387,8 +387,7 @@ class _CardChecker:
         page = self.card.page
         if page is None:
             return
-        text = self.texts[match.source_id]
-        locator = text.locator_after(match.end)
+        locator = match.text.locator_after(match.end)
         if locator is None:
             return
         if not _pages_agree(str(page), locator.pages):
