@@ -8,6 +8,7 @@ Hostile text in any field, and in the source itself, must stay inert.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import shutil
@@ -26,7 +27,8 @@ from deckgen.dates import parse_claim
 from deckgen.notetypes import NOTE_TYPES
 from deckgen.preview import (AnkiTemplate, NoteTypeFaces, field_is_empty, render_site, reveal_cloze,
                              write_preview)
-from deckgen.render import Renderer, inline_html, needs_space, page_label, source_html
+from deckgen.render import (Renderer, default_templates_dir, inline_html, needs_space, page_label, source_html,
+                            template_reads)
 
 CLOZE = re.compile(r"\{\{c(\d+)::(.*?)(?:::(.*?))?\}\}", re.S)
 
@@ -582,6 +584,67 @@ def test_passage_joins_and_page_labels():
     assert not needs_space("“", "When")
     assert page_label("772") == "p. 772" and page_label("774-5") == "pp. 774–5"
     assert source_html("concealed.176 Soviet, 2.2 billion. 1.5 x") == "concealed.<sup>176</sup> Soviet, 2.2 billion. 1.5 x"
+
+
+# Citation templates a project might write: some read only what many cards share (their
+# citations are rendered once and remembered), others read more than their tree shows.
+CITATION_TEMPLATES = {
+    "shipped": None,
+    "card id": "[[ source.author ]] [[ card.id ]] [[ anchor.page if anchor else '' ]]",
+    "alias": "[% set a = anchor %][[ a.before if a else '' ]]",
+    "conditional": "[[ anchor.before if anchor else 'none' ]]",
+    "whole anchor": "[[ anchor ]]",
+    "or": "[[ (anchor or card).line | default('-') ]]",
+    "attr filter": "[[ anchor | attr('matched') if anchor else '' ]]",
+    "other type's field": "[[ card.quote | default('no quotation') ]] [[ short ]]",
+    "include": "[% include 'fields/passage.html' %]",
+    "call": "[[ range(anchor.line if anchor else 0) | list | length ]]",
+    "notes loop": "[% if not anchor %]none[% else %][% for n in anchor.notes %][[ loop.index ]]:[[ n.text ]] "
+                  "[% endfor %][[ anchor.matched | length ]][% endif %] [[ page ]]",
+}
+
+
+@pytest.mark.parametrize("name", CITATION_TEMPLATES)
+def test_each_card_gets_the_citation_its_template_renders_for_it(deck: Deck, tmp_path, name):
+    templates = tmp_path / "templates"
+    shutil.copytree(pipeline.templates_dir_for(deck.check.project), templates)
+    if CITATION_TEMPLATES[name] is not None:
+        (templates / "fields" / "citation.html").write_text(CITATION_TEMPLATES[name], encoding="utf-8")
+    renderer = Renderer(templates, tmp_path)
+    template = renderer.env.get_template("fields/citation.html")
+    project = deck.check.project
+    anchors = deck.check.checked.anchors
+    rendered = set()
+    # Every card twice, the second time with another passage around the same page and notes,
+    # and once more without an anchor: a citation remembered for one must not stand for another.
+    for entry in project.cards:
+        anchor = anchors.get(entry.id)
+        variants = [anchor, None]
+        if anchor is not None:
+            variants.append(dataclasses.replace(anchor, before="elsewhere", matched=anchor.matched[::-1],
+                                                line=anchor.line + 1))
+        source = project.sources[entry.source_id]
+        for variant in variants:
+            spec = NOTE_TYPES[entry.card.type]
+            citation = renderer.fields(entry, source, variant, spec)[spec.field_names.index("Citation")]
+            expected = template.render(card=entry.card, source=source.entry, short=source.short, anchor=variant,
+                                       page=str(entry.card.page) if entry.card.page is not None else None)
+            assert citation == expected.strip(), (entry.id, variant)
+            rendered.add(citation)
+    assert len(rendered) > 1
+
+
+def test_what_a_citation_template_reads_is_known_only_when_its_tree_shows_all_of_it():
+    def reads(text):
+        found = template_reads(Renderer(default_templates_dir()).env.parse(text), ("card", "anchor"))
+        return None if found is None else {name: set(attributes) for name, attributes in found.items()}
+
+    assert reads(CITATION_TEMPLATES["notes loop"]) == {"card": set(), "anchor": {"notes", "matched"}}
+    assert reads(CITATION_TEMPLATES["conditional"]) == {"card": set(), "anchor": {"before"}}
+    assert reads("[% if anchor and anchor.page %][[ anchor.page ]][% endif %]") == {"card": set(), "anchor": {"page"}}
+    for name in ("alias", "whole anchor", "or", "attr filter", "include", "call"):
+        assert reads(CITATION_TEMPLATES[name]) is None, name
+    assert reads("[[ [1, 2] | random ]]") is None
 
 
 def test_preview_site_is_swapped_in_whole_and_guards_foreign_folders(hostile: Path, tmp_path):

@@ -11,13 +11,16 @@ names; templates are compiled once per build, never per card.
 from __future__ import annotations
 
 import html
+import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import nh3
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from . import errorcodes as codes
@@ -260,6 +263,112 @@ def template_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
     )
 
 
+class _Unknowable(Exception):
+    """A template reads a value in a way its tree does not show (see `template_reads`)."""
+
+
+# Nodes whose output can depend on more than the values a template names: another template,
+# a call (a global such as ``lipsum``, a macro, a method), the render context itself.
+_OPAQUE_NODES = (nodes.Call, nodes.CallBlock, nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends,
+                 nodes.ContextReference, nodes.DerivedContextReference)
+
+
+def template_reads(tree: nodes.Template, objects: Iterable[str]) -> dict[str, frozenset[str]] | None:
+    """The attributes a template reads of each of ``objects`` (names in its context), or None
+    when the tree does not show everything it reads of them.
+
+    It shows that when every use of such a name is an attribute read (``anchor.page``) or a
+    test of whether it is set (``[% if anchor %]``), and the template includes no other template,
+    calls nothing and draws nothing at random."""
+    reads: dict[str, set[str]] = {name: set() for name in objects}
+
+    def visit(node: nodes.Node, tested: bool) -> None:
+        if isinstance(node, _OPAQUE_NODES):
+            raise _Unknowable
+        if isinstance(node, (nodes.Filter, nodes.FilterBlock)) and node.name == "random":
+            raise _Unknowable
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name) and node.node.name in reads:
+            reads[node.node.name].add(node.attr)
+            return
+        if isinstance(node, nodes.Name) and node.name in reads:
+            if node.ctx != "load" or not tested:
+                raise _Unknowable  # assigned, printed, passed on: the whole value is read
+            return
+        if isinstance(node, (nodes.If, nodes.CondExpr)):
+            visit(node.test, True)
+            branches = [child for child in node.iter_child_nodes() if child is not node.test]
+        elif isinstance(node, nodes.Not):
+            visit(node.node, True)
+            return
+        elif isinstance(node, (nodes.And, nodes.Or)):
+            # In a test only the operands' truth counts; elsewhere an operand may be the value.
+            visit(node.left, tested)
+            visit(node.right, tested)
+            return
+        else:
+            branches = list(node.iter_child_nodes())
+        for child in branches:
+            visit(child, False)
+
+    try:
+        visit(tree, False)
+    except _Unknowable:
+        return None
+    return {name: frozenset(attributes) for name, attributes in reads.items()}
+
+
+class _Memoised:
+    """A per-card template whose output is remembered by what it reads: the citation, which
+    many cards share (those citing the same page of the same source), is rendered once each.
+
+    The key is the card's source, its page, and the attributes of the card and its anchor that
+    the template reads (see `template_reads`); a template whose reads are unknowable, or a card
+    whose values read cannot be a key, is rendered on its own."""
+
+    def __init__(self, template: jinja2.Template, source_text: str | None):
+        reads = None
+        if source_text is not None:
+            try:
+                reads = template_reads(template.environment.parse(source_text), ("card", "anchor"))
+            except jinja2.TemplateSyntaxError:
+                reads = None
+        self.known = reads is not None
+        self.of_card = _getter(reads["card"] if reads is not None else ())
+        self.of_anchor = _getter(reads["anchor"] if reads is not None else ())
+        self.rendered: dict[tuple[Any, ...], tuple[Source, str]] = {}
+
+    def key(self, card: Any, source: Source, anchor: Anchor | None, page: str | None) -> tuple[Any, ...] | None:
+        if not self.known:
+            return None
+        try:
+            return (id(source), page, self.of_card(card), None if anchor is None else (self.of_anchor(anchor),))
+        except AttributeError:  # the template reads what this card or anchor lacks: rendered, it says so
+            return None
+
+    def get(self, key: tuple[Any, ...] | None, source: Source) -> str | None:
+        if key is None:
+            return None
+        try:
+            found = self.rendered.get(key)
+        except TypeError:  # a value read is not hashable
+            return None
+        # The source is kept beside its text, so that the id in the key stays its own.
+        return found[1] if found is not None and found[0] is source else None
+
+    def put(self, key: tuple[Any, ...] | None, source: Source, text: str) -> None:
+        if key is not None:
+            try:
+                self.rendered[key] = (source, text)
+            except TypeError:
+                pass
+
+
+def _getter(names: Iterable[str]) -> Callable[[Any], Any]:
+    """The named attributes of an object, as one value to compare."""
+    names = sorted(names)
+    return operator.attrgetter(*names) if names else (lambda _: ())
+
+
 class Renderer:
     def __init__(self, templates_dir: Path, project_root: Path | None = None):
         self.dir = templates_dir
@@ -272,6 +381,7 @@ class Renderer:
         self.env.tests["spaced"] = lambda right, left: needs_space(left or "", right or "")
         self._citation = self._per_card(self._load("fields/citation.html"))
         self._passage = self._per_card(self._load("fields/passage.html"))
+        self._citations = _Memoised(self._citation, self._source_of("fields/citation.html"))
 
     def _template_error(self, name: str, exc: Exception) -> DeckgenError:
         filename = getattr(exc, "filename", None)
@@ -304,6 +414,12 @@ class Renderer:
             ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise self._template_error(name, exc) from exc
+
+    def _source_of(self, name: str) -> str | None:
+        try:
+            return self.env.loader.get_source(self.env, name)[0] if self.env.loader is not None else None
+        except (jinja2.TemplateNotFound, OSError, DeckgenError):
+            return None
 
     @staticmethod
     def _per_card(template: jinja2.Template) -> jinja2.Template:
@@ -342,15 +458,23 @@ class Renderer:
         card = entry.card
         values: dict[str, str] = {
             "Note": inline_html(card.note),
-            "Citation": self._render("fields/citation.html", self._citation,
-                                     card=card, source=source.entry, short=source.short, anchor=anchor,
-                                     page=str(card.page) if card.page is not None else None),
+            "Citation": self._citation_of(card, source, anchor),
             "Passage": self._render("fields/passage.html", self._passage, card=card, anchor=anchor),
             "Cue": plain_html(entry.theme),
             "CardId": plain_html(card.id),
         }
         values.update(_type_fields(card))
         return [values.get(name, "") for name in spec.field_names]
+
+    def _citation_of(self, card: Any, source: Source, anchor: Anchor | None) -> str:
+        page = str(card.page) if card.page is not None else None
+        key = self._citations.key(card, source, anchor, page)
+        text = self._citations.get(key, source)
+        if text is None:
+            text = self._render("fields/citation.html", self._citation,
+                                card=card, source=source.entry, short=source.short, anchor=anchor, page=page)
+            self._citations.put(key, source, text)
+        return text
 
 
 def human_date(value: Any) -> str:
