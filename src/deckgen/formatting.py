@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, Report
 from .errorcodes import Severity
-from .yamlfile import MAX_FILE_BYTES
 
 MAX_SNIPPET = 160
 # Control characters (a terminal would act on ESC sequences) and bidirectional overrides (which
@@ -28,6 +27,8 @@ class LineCache:
 
     def line(self, path: Path, number: int) -> str | None:
         if path not in self._files:
+            from .yamlfile import MAX_FILE_BYTES  # here: `deckgen --help` never needs the YAML parser
+
             full = path if path.is_absolute() else self.root / path
             try:
                 if not full.resolve().is_relative_to(self.root.resolve()):
