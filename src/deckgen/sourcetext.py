@@ -752,20 +752,44 @@ def _normalize_buf(s: str, track: bool) -> _Buf:
 
 def normalize(s: str) -> str:
     """The searchable form of a card string; comparable with `SourceText.text`."""
-    quick = _lower_cased_only(s)
+    quick = _plainly_normal(s)
     return quick if quick is not None else _normalize_buf(s, track=False).text
 
 
-def _lower_cased_only(s: str) -> str | None:
-    """The normal form of text that only needs its quotation marks straightened and its letters
-    lower-cased, as most card text does; None for other text. Such text is printable ASCII
-    once straightened, with no character that ftfy would be shown, and the rules leave it as
-    it is once lower-cased; none of the rules that read letter case (locators, note numbers,
-    hyphenation) can act on it, for they need a bracket, a glued number or a line break."""
-    straight = _QUOTE_CHARS.replace(s)
-    if not straight.isascii() or (not s.isascii() and _DIRTY.search(s) is not None):
+_DASH_RUN = re.compile(f"{_ANY_DASH}{_ANY_DASH}*")
+
+
+def _plainly_normal(s: str) -> str | None:
+    """The normal form of text that needs only the rules a few string operations can apply, as
+    most card text does: quotation marks straightened and then dropped, *emphasis* marks
+    dropped, dashes joined to their neighbours, spaces collapsed, letters lower-cased. None for
+    other text.
+
+    Such text is printable ASCII once its dashes are joined, has no character ftfy would be
+    shown and no number glued to punctuation (an endnote), and the rules leave it as it is once
+    this is done. The rules that read letter case (locators, note numbers, hyphenation) then
+    have nothing to act on: they need a bracket, a glued number or a line break. The rules
+    that act on it act in the order the rules do, so that each sees the text it would see."""
+    if not s.isascii() and _DIRTY.search(s) is not None:
         return None
-    lowered = straight.lower()
+    text = _QUOTE_CHARS.replace(s)
+    if _ENDNOTE.search(text) is not None:
+        return None
+    if "*" in text:
+        text = _ASTERISK.sub("", text)
+    if '"' in text or "'" in text:
+        text = _QUOTE_MARK.sub("", text)
+    if not text.isascii():
+        text = _DASH_RUN.sub(DASH, text)
+        if not text.isascii():
+            return None
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
+    if "-" in text:
+        # The dash rule takes in the white space beside a run of dashes. Two runs with only
+        # spaces between them come out as "--", which `_settled` refuses.
+        text = text.replace(" -", DASH).replace("- ", DASH)
+    lowered = text.strip(" ").lower()
     return lowered if _settled(lowered) else None
 
 
