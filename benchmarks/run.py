@@ -423,8 +423,10 @@ def main() -> None:
         stages(args.stages, args.source_mb, args.seed)
         return
     if args.scaling:
-        cards = [int(x) for x in args.scale_cards.split(",")]
-        mbs = [float(x) for x in args.scale_mb.split(",")]
+        cards = sorted({int(x) for x in args.scale_cards.split(",")})
+        mbs = sorted({float(x) for x in args.scale_mb.split(",")})
+        if len(cards) < 2 or len(mbs) < 2:
+            parser.error("--scaling fits exponents: --scale-cards and --scale-mb each need two sizes or more")
         scaling(args.seed, cards, mbs, fixed_mb=args.scale_cards_mb, fixed_cards=args.scale_mb_cards,
                 repeat=args.repeat)
         return
