@@ -8,6 +8,7 @@ a rename keeps the id. Template text lives in ``templates/``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -34,8 +35,10 @@ class NoteTypeSpec:
     templates: tuple[TemplateSpec, ...]
     is_cloze: bool = False
 
-    @property
+    @functools.cached_property
     def field_names(self) -> tuple[str, ...]:
+        # Asked for every note rendered: worked out once. (A frozen dataclass still has the
+        # __dict__ that cached_property writes to; equality and hashing read the fields only.)
         return tuple(f.name for f in self.fields)
 
 
