@@ -861,30 +861,24 @@ class SourceText:
     def passage(self, start: int, end: int, context: int = 0) -> str:
         """The original text behind a normalised span (± context normalised chars),
         without cut-out footnote blocks, white space collapsed."""
-        n = len(self.text)
-        a = max(0, start - context)
-        b = min(n, end + context)
-        if b <= a:
-            return ""
-        ra = self.raw_offsets[a]
-        return self._words(ra, max(self.raw_ends[b - 1], ra), self._words_source())  # raw_span(a, b), inline
+        return self._between(max(0, start - context), min(len(self.text), end + context), self._words_source())
 
     def in_context(self, start: int, end: int, context: int) -> tuple[str, str, str]:
         """The passages of a normalised span and of the ``context`` characters either side of
         it: ``passage(start - context, start)``, ``passage(start, end)`` and ``passage(end, end +
         context)``, taken together (a check takes one for every card it anchors)."""
         n = len(self.text)
-        offsets, ends = self.raw_offsets, self.raw_ends
         spaced = self._words_source()
-        out = []
-        for a, b in ((max(0, start - context), min(n, start)), (max(0, start), min(n, end)),
-                     (max(0, end), min(n, end + context))):
-            if b <= a:
-                out.append("")
-                continue
-            ra = offsets[a]
-            out.append(self._words(ra, max(ends[b - 1], ra), spaced))
-        return out[0], out[1], out[2]
+        return (self._between(max(0, start - context), min(n, start), spaced),
+                self._between(max(0, start), min(n, end), spaced),
+                self._between(max(0, end), min(n, end + context), spaced))
+
+    def _between(self, a: int, b: int, spaced: _SpacedRaw | _PlainRaw) -> str:
+        """The passage of the normalised range [a, b), its bounds already clipped to the text."""
+        if b <= a:
+            return ""
+        ra = self.raw_offsets[a]
+        return self._words(ra, max(self.raw_ends[b - 1], ra), spaced)  # raw_span(a, b), inline
 
     def _words(self, ra: int, rb: int, spaced: _SpacedRaw | _PlainRaw) -> str:
         """The words of raw[ra:rb] outside the cut-out blocks, one space apart."""
