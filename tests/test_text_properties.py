@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -299,3 +301,17 @@ def test_most_card_text_is_normalised_by_string_operations() -> None:
     assert plain("Ends . . . there") is None  # an ellipsis
     for text in ["victory.175 Then", '"12 Men" of the Politburo', "a — — b", "Ends . . . there"]:
         assert normalize(text) == sourcetext._normalize_buf(text, track=False).text
+
+
+LINE_PIECES = ["#", "##", "#######", ">", ">>", " ", "  ", "\t", "\n", "\n\n", "x", "Stalin", "# ", "> ",
+               "\r", "\u00a0", "\u2028", "-"]
+
+
+@settings(max_examples=3000, **SETTINGS)
+@given(st.one_of(st.lists(st.sampled_from(LINE_PIECES), max_size=30).map("".join), messy))
+def test_line_markup_is_found_where_the_pattern_tried_everywhere_finds_it(text: str) -> None:
+    """Heading and block-quote markers are looked for from their characters, not by trying the
+    pattern at every position: the matches must be the very ones that trying gives."""
+    tried_everywhere = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
+    found = [(m.span(), m.group()) for m in sourcetext._LINE_MARKUP.finditer(text)]
+    assert found == [(m.span(), m.group()) for m in tried_everywhere.finditer(text)]

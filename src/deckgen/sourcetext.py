@@ -21,7 +21,7 @@ import sys
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -190,7 +190,7 @@ class _Buf:
             return _Buf(new, None, None)
         return _Buf(new, *_gather(self.starts, self.ends, spans, len(new)))
 
-    def sub(self, pattern: re.Pattern[str], repl: Callable[[re.Match[str]], Repl]) -> _Buf:
+    def sub(self, pattern: re.Pattern[str] | _AtLineStarts, repl: Callable[[re.Match[str]], Repl]) -> _Buf:
         """Like re.sub, but offsets follow.
 
         repl returns None to keep the match; a string standing for the whole match;
@@ -378,6 +378,33 @@ _QUOTES = {
 _QUOTE_CHARS = _Chars(_QUOTES)
 _SUPERSCRIPT_CHARS = _Chars(SUPERSCRIPT_DIGITS)
 
+
+class _AtLineStarts:
+    """A pattern that can match only at the start of a line, once the line's spaces and tabs
+    are behind it, at one of ``firsts``: its matches, found from those characters (a fast
+    search) rather than by trying the pattern at every position of a long text."""
+
+    __slots__ = ("pattern", "firsts")
+
+    def __init__(self, pattern: str, firsts: str):
+        self.pattern = re.compile(pattern, re.MULTILINE)
+        self.firsts = firsts
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        starts = set()
+        for first in self.firsts:
+            at = text.find(first)
+            while at != -1:
+                start = text.rfind("\n", 0, at) + 1
+                if not text[start:at].strip(" \t"):
+                    starts.add(start)
+                end = text.find("\n", at)
+                at = -1 if end == -1 else text.find(first, end)
+        for start in sorted(starts):
+            if (m := self.pattern.match(text, start)) is not None:
+                yield m
+
+
 # Patterns start with a distinctive character where possible, written as a literal
 # or a character class rather than a repeat or an alternation ("\*\**", not "\*+"):
 # the regex engine then searches for it fast, where otherwise it tries the pattern
@@ -386,7 +413,7 @@ _SUPERSCRIPT_CHARS = _Chars(SUPERSCRIPT_DIGITS)
 _INVISIBLE_CHARS = _Chars("\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff")
 _INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS.chars}][{_INVISIBLE_CHARS.chars}]*")
 # Markdown block markers at the start of a line: headings and block quotes.
-_LINE_MARKUP = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
+_LINE_MARKUP = _AtLineStarts(r"^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+", "#>")
 # In-text note markers: a run of superscript digits, or a markdown footnote
 # reference "[^…]".
 _MARKER = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹\[](?:(?<=[⁰¹²³⁴⁵⁶⁷⁸⁹])[⁰¹²³⁴⁵⁶⁷⁸⁹]*|(?<=\[)\^([^\]\s]{1,20})\])")
@@ -808,6 +835,7 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _NOTE_LINE = re.compile(r"[ \t]*(?:([⁰¹²³⁴⁵⁶⁷⁸⁹]+)[ \t\u00a0]+|\[\^([^\]\s]{1,20})\]:[ \t]*)(?=\S)")
 _SENTENCE_FINAL = re.compile(r"[.!?…:][\"'”’»)\]*_]*[⁰¹²³⁴⁵⁶⁷⁸⁹\d]*[ \t]*$")
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?= |$)")
+_SENTENCE_CLOSED = re.compile(r"[.!?…][\"')\]]*$")
 _CLOSERS = "\"')]"
 
 
@@ -926,7 +954,7 @@ class SourceText:
         text = self.text
         limit = self._next_paragraph(end)
         tail = text[max(start, end - 4):end]
-        if re.search(r"[.!?…][\"')\]]*$", tail):
+        if _SENTENCE_CLOSED.search(tail):
             while end < len(text) and text[end] in _CLOSERS:
                 end += 1
             return end
