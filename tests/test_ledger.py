@@ -105,3 +105,19 @@ def test_content_is_hashed_from_the_json_that_json_dumps_writes(value) -> None:
     expected = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert canonical_json(value) == expected
     assert content_hash(value) == hashlib.sha256(expected.encode()).hexdigest()[:32]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(keys, st.text()), st.one_of(keys, st.text()))
+def test_a_note_has_the_guid_genanki_gives_it(namespace: str, card_id: str) -> None:
+    import genanki
+
+    from deckgen.identity import note_guid
+
+    try:
+        expected = genanki.guid_for("deckgen", namespace, card_id)
+    except UnicodeEncodeError:  # a lone surrogate: no id YAML can hold
+        with pytest.raises(UnicodeEncodeError):
+            note_guid(namespace, card_id)
+        return
+    assert note_guid(namespace, card_id) == expected
