@@ -834,9 +834,11 @@ def normalize_with_offsets(s: str) -> tuple[str, tuple[int, ...], tuple[int, ...
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _NOTE_LINE = re.compile(r"[ \t]*(?:([⁰¹²³⁴⁵⁶⁷⁸⁹]+)[ \t\u00a0]+|\[\^([^\]\s]{1,20})\]:[ \t]*)(?=\S)")
 _SENTENCE_FINAL = re.compile(r"[.!?…:][\"'”’»)\]*_]*[⁰¹²³⁴⁵⁶⁷⁸⁹\d]*[ \t]*$")
-_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*(?= |$)")
-_SENTENCE_CLOSED = re.compile(r"[.!?…][\"')\]]*$")
 _CLOSERS = "\"')]"
+# A sentence's closing mark and the closers after it.
+_SENTENCE_CLOSE = rf"[.!?…][{re.escape(_CLOSERS)}]*"
+_SENTENCE_END = re.compile(rf"{_SENTENCE_CLOSE}(?= |$)")
+_SENTENCE_CLOSED = re.compile(rf"{_SENTENCE_CLOSE}$")
 
 
 @dataclass(frozen=True, eq=False)
