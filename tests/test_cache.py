@@ -195,7 +195,7 @@ def test_entries_written_by_a_child_process_serve_the_next_build(shipped_project
     first = pipeline.build_project(shipped_project, now=NOW)
     assert children == [1]
     card_files = len(first.check.project.files)
-    for layer in ("cards", "checks", "notes", "rows"):  # all there once the build has returned
+    for layer in ("cards", "checks", "notes"):  # all there once the build has returned
         assert len(entries(shipped_project, layer)) == card_files
 
     checked.clear()
@@ -398,15 +398,19 @@ def test_a_rebuild_copies_the_rows_of_unchanged_notes(shipped_project: Path, tmp
     remove_entries(shipped_project, "pieces")
     edit("back: The party conference", "back: The 17th party conference")
     assert rebuild(NOW + 2) == ([1], edited)
-    # The bytes of the last collection gone: every note is inserted again, from the rows kept;
-    # and the collection is kept again, though it has not changed.
+    # The bytes of the last collection gone: every note is rendered and inserted again; and the
+    # collection is kept again, though it has not changed.
     remove_entries(shipped_project, "database")
-    assert rebuild(NOW + 2) == ([all_notes], [])
+    assert rebuild(NOW + 2) == ([all_notes], every_card)
     edit("back: The 17th party conference", "back: The party conference")
     assert rebuild(NOW + 3) == ([1], edited)
-    # Those rows gone as well: the notes are rendered again.
-    remove_entries(shipped_project, "database", "rows")
-    assert rebuild(NOW + 3) == ([all_notes], every_card)
+    # A renamed theme: its notes move to another deck, so their rows are not in the collection
+    # to copy; they are rendered again, and the rest still copied.
+    edit("theme: ", "theme: Renamed ")
+    renamed = [entry.id for entry in pipeline.check_project(other, use_cache=False).project.cards
+               if entry.theme.startswith("Renamed ")]
+    assert 0 < len(renamed) < all_notes // 2
+    assert rebuild(NOW + 3) == ([len(renamed)], renamed)
     # Only the last collection's bytes are kept.
     assert len([entry for entry in (shipped_project / CACHE_DIR / "database").iterdir()
                 if entry.name != ".gitignore"]) == 1

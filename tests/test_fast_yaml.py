@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deckgen import yamlfile
+from deckgen.fastyaml import _NOT_PLAIN
 from deckgen.fastyaml import load as fast_load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,3 +166,13 @@ def test_generated_card_files(cards, indent, theme, comment_lines) -> None:
         lines.append("")
     assert_same_or_declined("\n".join(lines) + "\n")
 
+
+
+def test_the_characters_left_to_the_usual_way_are_yamls_unprintable_ones_and_a_few_more() -> None:
+    # Every code point, lone surrogates included: the one class finds exactly the characters PyYAML
+    # refuses, and those the fast reader does not handle (tabs, other line breaks, a byte-order mark).
+    every = "".join(map(chr, range(0x110000)))
+    found = [m.start() for m in _NOT_PLAIN.finditer(every)]
+    unprintable = {m.start() for m in yaml.reader.Reader.NON_PRINTABLE.finditer(every)}
+    assert found == sorted(unprintable | {ord(c) for c in "\t\r\x85\u2028\u2029\ufeff"})
+    assert "\n" not in _NOT_PLAIN.findall(every) and not _NOT_PLAIN.search("plain text · “quoted” — 1941")

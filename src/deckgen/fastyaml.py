@@ -28,8 +28,10 @@ _STR = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
 # Plain scalars starting with any other character are strings: no implicit tag applies.
 _IMPLICIT_FIRST = frozenset(yaml.resolver.Resolver.yaml_implicit_resolvers)
-_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
-_UNSUPPORTED = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
+# A character YAML refuses (PyYAML's Reader.NON_PRINTABLE), or one this reader leaves to the
+# usual way (a tab, a line break other than "\n", a byte-order mark): the characters allowed
+# are YAML's printable ones without those. One class scans the text once.
+_NOT_PLAIN = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 
 # indent, "- " opening a list item, a key that is a plain word, then the value.
 _LINE = re.compile(r"( *)(- (?=\S))?([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*)|)")
@@ -111,7 +113,7 @@ class _Reader:
 def load(text: str, scalar: Callable[[ScalarNode], Any]) -> tuple[Any, Marks, Marks] | None:
     """(data, value positions, key positions) as loading ``text`` the usual way gives them
     (1-based line and column), or None when the text is not of the plain shape."""
-    if _UNSUPPORTED.search(text) or _NON_PRINTABLE.search(text):
+    if _NOT_PLAIN.search(text):
         return None
     reader = _Reader(scalar)
     try:

@@ -548,38 +548,6 @@ class _FileMemo:
                 self.cache.put(self.layer, key, self.encode(current))
 
 
-class _NoteMemo:
-    """The notes of earlier runs: each card's `KnownNote` (ids and digest) in one layer, read
-    for every card; its full rows in another, read only for the files whose notes have to be
-    inserted again (the rest are copied from the collection written last)."""
-
-    def __init__(self, cache: Cache, project: Project, card_keys: list[str], context: str):
-        self.known = _FileMemo(cache, "notes", project, card_keys, context, _encode_known, _decode_known)
-        self.rows = _FileMemo(cache, "rows", project, card_keys, context)
-
-    def remembered(self) -> list[NoteRow | KnownNote | None]:
-        return self.known.remembered()
-
-    def row(self, index: int) -> NoteRow | None:
-        from .package import NoteRow
-
-        row = self.rows.get(index)
-        return row if isinstance(row, NoteRow) else None
-
-    def put(self, index: int, row: NoteRow) -> None:
-        self.known.put(index, row)
-        self.rows.put(index, row)
-
-    def save(self) -> None:
-        for file, (stored, current) in enumerate(zip(self.known.stored, self.known.current, strict=True)):
-            if stored is not None and current.keys() != stored.keys():
-                # The file's notes changed: its rows entry is written again, whole.
-                for index in self.known.spans[file]:
-                    self.rows.get(index)
-        self.known.save()
-        self.rows.save()
-
-
 def _encode_known(notes: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
     """A file's notes as stored: card keys, note ids, GUIDs and digests as columns (read back
     in less time than a mapping of tuples)."""
@@ -713,7 +681,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
         cache = _project_cache(root.resolve(), use_cache)
         # The entries a build makes of its cards, verdicts and notes are pickled and written
         # while its package is (see `_build`), not as each is made.
-        cache.hold(("cards", "checks", "notes", "rows"))
+        cache.hold(("cards", "checks", "notes"))
         try:
             checked = _check(root, cache, progress)
             try:
@@ -722,6 +690,7 @@ def build_project(root: Path, out: Path | None = None, split: bool = False,
                 raise _unwritable(exc, checked.result.project.root) from exc
         finally:
             cache.flush()
+        # ("rows" held full note rows in earlier versions: emptied, so that they do not linger.)
         cache.prune(("sources", "cards", "checks", "notes", "rows", "notetypes", "pieces", "collection",
                     "database", "ledger"))
         return result
@@ -814,8 +783,9 @@ def _stamped_models(compiled_notetypes: dict[str, CompiledNoteType], ledger: Led
 
 
 class _Notes:
-    """Each card's note: remembered from earlier builds (its ids and digest, or its full rows)
-    or rendered. A card whose note is remembered is never built."""
+    """Each card's note: remembered from earlier builds (its ids and digest, its rows being in
+    the collection written last) or rendered. A card whose note is remembered is never built,
+    unless its rows are wanted and that collection lacks them."""
 
     def __init__(self, checked: _Checked, templates: Path, models: dict[str, StampedModel],
                  progress: Progress | None, render_key: str):
@@ -827,8 +797,8 @@ class _Notes:
         self.namespace = self.project.config.namespace
         self.memo = None
         if checked.cache.enabled:
-            self.memo = _NoteMemo(checked.cache, self.project, checked.card_keys,
-                                  digest(checked.corpus, render_key, self.namespace))
+            self.memo = _FileMemo(checked.cache, "notes", self.project, checked.card_keys,
+                                  digest(checked.corpus, render_key, self.namespace), _encode_known, _decode_known)
         self.cards = self.project.card_view
         self.notes: list[NoteRow | KnownNote | None] = (
             self.memo.remembered() if self.memo is not None else [None] * len(self.cards))
@@ -868,20 +838,13 @@ class _Notes:
                 self.memo.put(i, row)
 
     def fill_rows(self, decks: Sequence[DeckRows], needed: set[int]) -> None:
-        """Put the full rows of the ``needed`` notes into ``decks``: read back from the cache,
-        or rendered again when the cache no longer holds them."""
+        """Put the full rows of the ``needed`` notes into ``decks``, rendering again those that
+        were remembered: the collection they would be copied from lacks them (it was lost, or
+        written to another package, or their theme was renamed)."""
         from .package import KnownNote, NoteRow
 
-        indices = [i for i, note in enumerate(self.notes) if isinstance(note, KnownNote) and note.note_id in needed]
-        lost = []
-        for i in indices:
-            row = self.memo.row(i) if self.memo is not None else None
-            if row is None:
-                lost.append(i)
-            else:
-                self.notes[i] = row
-        self.render(lost)
-        full = {note.note_id: note for i in indices if isinstance(note := self.notes[i], NoteRow)}
+        self.render([i for i, note in enumerate(self.notes) if isinstance(note, KnownNote) and note.note_id in needed])
+        full = {note.note_id: note for note in self.notes if isinstance(note, NoteRow) and note.note_id in needed}
         for deck in decks:
             deck.notes = [(model, full.get(note.note_id, note), mod) for model, note, mod in deck.notes]
 

@@ -395,7 +395,9 @@ def _load_card(
     if source_id not in sources:
         return None  # reported once, at the file's `source:`
     tags = tuple(dict.fromkeys(header.tags + card.tags))
-    fields = KeyPositions(document.path, {key: document.mark(at + (key,)) for key in raw})
+    # Looked up directly: a key's value has a mark at its own path (`mark` walks up to a parent's).
+    marks = document.value_marks
+    fields = KeyPositions(document.path, {key: marks.get(at + (key,)) or document.mark(at + (key,)) for key in raw})
     return CardEntry(card, header.theme, source_id, tags, where, fields)  # type: ignore[arg-type]
 
 
