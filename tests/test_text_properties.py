@@ -315,3 +315,15 @@ def test_line_markup_is_found_where_the_pattern_tried_everywhere_finds_it(text: 
     tried_everywhere = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]*)+")
     found = [(m.span(), m.group()) for m in sourcetext._LINE_MARKUP.finditer(text)]
     assert found == [(m.span(), m.group()) for m in tried_everywhere.finditer(text)]
+
+
+@settings(max_examples=3000, **SETTINGS)
+@given(st.one_of(st.lists(st.sampled_from(["\n", "\n\n", "x", " ", "é", "\r", "\r\n", "\u2028", "\x85"]),
+                          max_size=30).map("".join), messy))
+def test_lines_are_split_as_the_line_pattern_finds_them(text: str) -> None:
+    """Text with "\\n" breaks only is split without the regex: the lines must be the ones the
+    pattern finds, with the same offsets, and a final line break yields no empty line."""
+    by_pattern = [(m.start(), m.group().rstrip("\r\n"), m.end()) for m in sourcetext._LINE.finditer(text) if m.group()]
+    assert list(sourcetext._segments(text)) == by_pattern
+    assert list(sourcetext._segments(text.replace("\r", ""))) == [
+        (m.start(), m.group().rstrip("\n"), m.end()) for m in sourcetext._LINE.finditer(text.replace("\r", "")) if m.group()]

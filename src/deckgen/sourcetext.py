@@ -1202,20 +1202,35 @@ def _split_lines(raw: str) -> list[_Line]:
     # scan of the whole text (no such character is a line break), not line by line.
     dirty = [m.start() for m in _DIRTY.finditer(raw)]
     lines = []
-    for m in _LINE.finditer(raw):
-        seg = m.group()
-        if not seg:
-            continue
-        content = seg.rstrip("\r\n")
-        start = m.start()
+    for start, content, eol_end in _segments(raw):
         end = start + len(content)
         at = bisect_left(dirty, start)
         if at < len(dirty) and dirty[at] < end:
             fixed, edits = _ftfy_edits(content, start)
         else:
             fixed, edits = content, []
-        lines.append(_Line(len(lines) + 1, start, end, m.end(), fixed, edits))
+        lines.append(_Line(len(lines) + 1, start, end, eol_end, fixed, edits))
     return lines
+
+
+def _segments(raw: str) -> Iterator[tuple[int, str, int]]:
+    """Each line's start, content (without its line break) and end after its line break, as
+    `_LINE` finds them. Text with "\n" breaks only is split in C, without the regex."""
+    if "\r" in raw:
+        for m in _LINE.finditer(raw):
+            if m.group():
+                yield m.start(), m.group().rstrip("\r\n"), m.end()
+        return
+    start = 0
+    parts = raw.split("\n")
+    last = len(parts) - 1
+    for k, content in enumerate(parts):
+        end = start + len(content)
+        if k < last:
+            yield start, content, end + 1
+        elif content:  # a last line without a line break; nothing after a final one
+            yield start, content, end
+        start = end + 1
 
 
 def _classify(lines: list[_Line], furniture: re.Pattern[str] | None) -> None:
