@@ -167,7 +167,6 @@ def test_generated_card_files(cards, indent, theme, comment_lines) -> None:
     assert_same_or_declined("\n".join(lines) + "\n")
 
 
-
 def test_the_characters_left_to_the_usual_way_are_yamls_unprintable_ones_and_a_few_more() -> None:
     # Every code point, lone surrogates included: the one class finds exactly the characters PyYAML
     # refuses, and those the fast reader does not handle (tabs, other line breaks, a byte-order mark).

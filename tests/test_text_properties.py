@@ -318,12 +318,12 @@ def test_line_markup_is_found_where_the_pattern_tried_everywhere_finds_it(text: 
 
 
 @settings(max_examples=3000, **SETTINGS)
-@given(st.one_of(st.lists(st.sampled_from(["\n", "\n\n", "x", " ", "é", "\r", "\r\n", "\u2028", "\x85"]),
+@given(st.one_of(st.lists(st.sampled_from(["\n", "\n\n", "x", " ", "é", "\u2028", "\x85", "\x0c"]),
                           max_size=30).map("".join), messy))
 def test_lines_are_split_as_the_line_pattern_finds_them(text: str) -> None:
-    """Text with "\\n" breaks only is split without the regex: the lines must be the ones the
-    pattern finds, with the same offsets, and a final line break yields no empty line."""
-    by_pattern = [(m.start(), m.group().rstrip("\r\n"), m.end()) for m in sourcetext._LINE.finditer(text) if m.group()]
+    """Text whose line breaks are all line feeds is split without the regex: the lines must be
+    the ones the pattern finds, with the same offsets, and a final line break yields no empty line.
+    (Text with a carriage return is split by the pattern itself.)"""
+    text = text.replace("\r", "")
+    by_pattern = [(m.start(), m.group().rstrip("\n"), m.end()) for m in sourcetext._LINE.finditer(text) if m.group()]
     assert list(sourcetext._segments(text)) == by_pattern
-    assert list(sourcetext._segments(text.replace("\r", ""))) == [
-        (m.start(), m.group().rstrip("\n"), m.end()) for m in sourcetext._LINE.finditer(text.replace("\r", "")) if m.group()]

@@ -1215,7 +1215,7 @@ def _split_lines(raw: str) -> list[_Line]:
 
 def _segments(raw: str) -> Iterator[tuple[int, str, int]]:
     """Each line's start, content (without its line break) and end after its line break, as
-    `_LINE` finds them. Text with "\n" breaks only is split in C, without the regex."""
+    `_LINE` finds them. Text whose line breaks are all line feeds is split in C, without the regex."""
     if "\r" in raw:
         for m in _LINE.finditer(raw):
             if m.group():
