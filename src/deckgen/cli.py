@@ -195,10 +195,36 @@ def coverage(
                    "run `deckgen check`", err=True)
 
 
+# glibc's mallopt parameter: how much memory to keep at the top of the heap when memory is freed.
+_M_TOP_PAD = -2
+_TOP_PAD_BYTES = 256 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep up to 256 MB of freed memory at the top of the heap
+    instead of handing it back to the system at once; whether it agreed (False elsewhere).
+
+    A large run allocates and frees hundreds of megabytes of text, offsets and rows, and
+    each page handed back is faulted in again at the next allocation: at 50,000 cards that
+    was 110,000 of a check's 400,000 page faults. Kept for reuse, it makes a rebuild after a
+    one-card edit about 0.07 s faster there, for about 30 MB more at the peak.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library to ask, or not one with mallopt
+        return False
+    return bool(mallopt(_M_TOP_PAD, _TOP_PAD_BYTES))
+
+
 def run() -> None:
     """Console entry point: no traceback ever reaches the user."""
     # One short-lived run makes few reference cycles; collecting them costs more than it frees.
     gc.disable()
+    keep_freed_memory()
     try:
         app()
     except KeyboardInterrupt:
