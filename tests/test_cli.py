@@ -109,14 +109,14 @@ def test_loading_deckgen_leaves_the_pydantic_plugin_setting_as_it_was(setting):
 
 
 _FREE_AND_MEASURE = """
-import sys
+import os, sys
 from deckgen.cli import keep_freed_memory
 
 agreed = keep_freed_memory() if sys.argv[1] == "keep" else None
 
 def resident():
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 # 100 MB in blocks small enough for the heap (not mapped one by one), then freed.
 blocks = [bytearray(64 * 1024) for _ in range(1600)]
