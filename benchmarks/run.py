@@ -19,6 +19,10 @@ copies of a generated project under benchmarks/out/. For each size:
 and the outputs are compared: the cold build must equal the no-cache build, and
 the warm build after the edit must equal a no-cache build after the same edit,
 byte for byte (.apkg and deckgen.lock), both starting from the same ledger.
+
+A run starts and ends by timing a fixed pure-Python loop in a fresh process
+("machine speed"): about 1.6 s on a calm 2-core machine here, and up to three
+times that on a busy one. Timings taken while it is slow are slow in proportion.
 """
 
 from __future__ import annotations
@@ -254,6 +258,13 @@ def print_table(rows: list[dict], repeat: int = 1) -> None:
               f"rebuild does) {f['copy']:.2f} s, which with start-up is {(f['copy'] + r['start']) / b:.2f} of base")
 
 
+def machine_speed() -> float:
+    """Seconds a fixed pure-Python loop takes in a fresh process: the same work on every run, so
+    it tells how fast this shared machine is right now (about 1.6 s on a calm 2-core machine here).
+    Runs that disagree with each other can be read against it."""
+    return run_measured([sys.executable, "-c", "x = 0\nfor i in range(30_000_000): x += i"]).seconds
+
+
 def fit(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of log(time) against log(size)."""
     xs = [math.log(x) for x, _ in points]
@@ -426,7 +437,15 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"deckgen {snapshot_source()} (snapshot of src/ in {SNAPSHOT.relative_to(HERE.parent)}), "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"machine speed {machine_speed():.2f} s (see --help)", flush=True)
+    try:
+        run_requested(args, parser)
+    finally:
+        print(f"machine speed at the end {machine_speed():.2f} s", flush=True)
+
+
+def run_requested(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.profile:
         profile(args.profile, args.source_mb, args.seed, args.top)
         return
