@@ -141,3 +141,11 @@ def test_the_command_line_keeps_freed_memory_for_reuse():
     assert agreed == "True" and handed_back < 10
     agreed, handed_back = freed_mb("default")
     assert agreed == "None" and handed_back >= 90
+
+
+def test_a_python_without_ctypes_leaves_the_allocator_alone(monkeypatch):
+    """Python built without ctypes: the setting is skipped, and the command line still starts."""
+    from deckgen.cli import keep_freed_memory
+
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # `import ctypes` now raises ImportError
+    assert keep_freed_memory() is False

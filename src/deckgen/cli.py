@@ -215,7 +215,7 @@ def keep_freed_memory() -> bool:
         import ctypes
 
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library to ask, or not one with mallopt
+    except (ImportError, OSError, AttributeError):  # a Python without ctypes, no C library, or none with mallopt
         return False
     return bool(mallopt(_M_TOP_PAD, _TOP_PAD_BYTES))
 
