@@ -224,8 +224,8 @@ def run() -> None:
     """Console entry point: no traceback ever reaches the user."""
     # One short-lived run makes few reference cycles; collecting them costs more than it frees.
     gc.disable()
-    keep_freed_memory()
     try:
+        keep_freed_memory()
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
