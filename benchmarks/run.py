@@ -4,7 +4,7 @@
     python benchmarks/run.py --sizes 5000 --source-mb 2
     python benchmarks/run.py --scaling             # fit time ~ N^k over cards and over source size
     python benchmarks/run.py --profile 50000       # cProfile of a cold and a warm build
-    python benchmarks/run.py --stages 50000        # wall time of each stage, and the cores it kept busy
+    python benchmarks/run.py --stages 50000        # time of each stage, the cores it kept busy, and in one process
 
 Every timing is a fresh `python -m deckgen` process (start-up included), run on
 copies of a generated project under benchmarks/out/. For each size:
@@ -37,6 +37,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -352,10 +353,19 @@ def profile(cards: int, source_mb: float, seed: int, top: int) -> None:
 
 
 STAGES = """\
-import gc, json, os, sys, threading, time
+import gc, json, os, resource, sys, threading, time
 from pathlib import Path
+from deckgen import cli, parallel, pipeline
 from deckgen.pipeline import build_project, check_project
-gc.disable()  # as the command line does (see deckgen.cli.run)
+job, root, alone = sys.argv[1], Path(sys.argv[2]), sys.argv[3:] == ["alone"]
+if alone:  # every stage in this one process
+    parallel.MIN_ITEMS = pipeline.PARALLEL_SOURCE_BYTES = 1 << 62
+cli.keep_freed_memory()  # as the command line does (see deckgen.cli.run)
+gc.disable()
+def cpu():
+    # This process's CPU time and that of its workers, each counted once it has been waited for.
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 start = time.perf_counter()
 seen = {}
 def progress(stage, done, total):
@@ -373,13 +383,14 @@ def sample():
         time.sleep(0.05)
 if os.path.exists("/proc/stat"):
     threading.Thread(target=sample, daemon=True).start()
-job, root = sys.argv[1], Path(sys.argv[2])
+before = cpu()
 if job == "check":
     check_project(root, use_cache=False, progress=progress, anchors=False)  # as `deckgen check --no-cache`
 else:
     build_project(root, use_cache=job != "build --no-cache", progress=progress)
 total = time.perf_counter() - start
-print(json.dumps({"stages": seen, "total": total, "samples": samples, "cores": os.cpu_count()}))
+print(json.dumps({"stages": seen, "total": total, "samples": samples, "cores": os.cpu_count(),
+                  "cpu": cpu() - before}))
 """
 
 
@@ -388,35 +399,56 @@ def cores_busy(samples: list[list[float]], cores: int, start: float, end: float)
     inside = [s for s in samples if start <= s[0] <= end]
     if len(inside) < 2 or inside[-1][2] == inside[0][2]:
         return ""
-    return f"  {(inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2]) * cores:4.2f} cores busy"
+    return f"{(inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2]) * cores:4.2f}"
 
 
 def stages(cards: int, source_mb: float, seed: int) -> None:
     """Wall time of each stage (as the progress reports see it, workers included) of a no-cache
-    build, a no-cache check and a warm build after a one-card edit."""
+    build, a no-cache check, a build that fills an empty cache and a warm build after a one-card
+    edit; and of each stage of the first two with all their work done in one process."""
     gen = project(cards, source_mb, seed)
     work = fresh_copy(gen, OUT / f"stages-{cards}", templates_snapshot(OUT))
     manifest = json.loads((gen / "manifest.json").read_text())
-    runs = [("build --no-cache", None), ("check", None), ("build", None), ("build", manifest["edit"])]
-    for job, edit in runs:
-        if edit is not None:
-            edit_one_card(work, edit)
-        result = run_measured([sys.executable, "-c", STAGES, job, str(work)])
-        if result.code != 0:
-            raise SystemExit(result.stderr[-3000:])
-        if job == "build" and edit is None:
-            continue  # fills the cache for the warm build
-        data = json.loads(result.stdout.strip().splitlines()[-1])
-        label = {"build --no-cache": "cold build (no cache)", "check": "check (no cache)",
-                 "build": "warm build after editing one card"}[job]
-        print(f"\n{label}: {cards:,} cards, {source_mb:g} MB; {result.seconds:.2f} s as a process, "
-              f"{data['total']:.2f} s in deckgen's pipeline")
+    labels = {"build --no-cache": "cold build (no cache)", "check": "check (no cache)",
+              "build": "cold build, filling an empty cache", "edited": "warm build after editing one card"}
+    alone = {job: stage_run(job, work, alone=True)[1] for job in ("build --no-cache", "check")}
+    for job in ("build --no-cache", "check", "build", "edited"):
+        if job == "build":
+            shutil.rmtree(work / ".deckgen-cache", ignore_errors=True)
+        if job == "edited":
+            edit_one_card(work, manifest["edit"])
+        result, data = stage_run("build" if job == "edited" else job, work)
+        one = alone.get(job)
+        print(f"\n{labels[job]}: {cards:,} cards, {source_mb:g} MB; {result.seconds:.2f} s as a process, "
+              f"{data['total']:.2f} s in deckgen's pipeline; CPU {data['cpu']:.2f} s"
+              + (f" (in one process: {one['total']:.2f} s in the pipeline, CPU {one['cpu']:.2f} s)" if one else ""))
+        print(f"  {'stage':<22} {'until':>8} {'wall':>7}  {'cores busy':>10}" + ("  in one process" if one else ""))
         previous = 0.0
         samples, cores = data["samples"], data["cores"] or 1
-        for stage, (first, last) in [*data["stages"].items(), ("the rest", (None, data["total"]))]:
-            print(f"  {stage:<22} until {last:6.2f} s  ({last - previous:5.2f} s)"
-                  f"{cores_busy(samples, cores, previous, last)}")
+        durations = stage_durations(one) if one else {}
+        for stage, last in stage_ends(data).items():
+            alone_wall = f"  {durations[stage]:12.2f} s" if stage in durations else ""
+            print(f"  {stage:<22} {last:6.2f} s {last - previous:5.2f} s  "
+                  f"{cores_busy(samples, cores, previous, last):>10}{alone_wall}")
             previous = last
+
+
+def stage_run(job: str, work: Path, alone: bool = False) -> tuple[Run, dict[str, Any]]:
+    result = run_measured([sys.executable, "-c", STAGES, job, str(work), *(["alone"] if alone else [])])
+    if result.code != 0:
+        raise SystemExit(result.stderr[-3000:])
+    return result, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stage_ends(data: dict[str, Any]) -> dict[str, float]:
+    """When each stage of a `stage_run` ended (its last progress report), and the run itself ("the rest")."""
+    return {**{stage: last for stage, (_, last) in data["stages"].items()}, "the rest": data["total"]}
+
+
+def stage_durations(data: dict[str, Any]) -> dict[str, float]:
+    """How long each stage of a `stage_run` took, from the end of the one before."""
+    ends = stage_ends(data)
+    return {stage: end - previous for (stage, end), previous in zip(ends.items(), [0.0, *ends.values()])}
 
 
 def main() -> None:
