@@ -164,7 +164,20 @@ def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch, by
     assert [diagnostic_dict(d) for d in shared.diagnostics] == [diagnostic_dict(d) for d in alone.diagnostics]
 
 
-def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
+_NORMALISE = pipeline._normalise_encoded
+
+
+def normalise_once_let(raw, out):
+    """The worker's job, begun once the file the test names exists: until then the worker holds
+    its first source, however soon it would be done with it, and takes no other."""
+    gate = os.environ["DECKGEN_TEST_GATE"]
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    _NORMALISE(raw, out)
+
+
+def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_path):
     """The worker gets the sources from the front of the queue, one at a time; this process
     takes the rest from the back, and every source comes out as normalising it here gives it."""
     from dataclasses import fields
@@ -178,6 +191,9 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
     monkeypatch.setattr(parallel, "cpus", lambda: 2)
     monkeypatch.setattr(pipeline, "cpus", lambda: 2)
     monkeypatch.setattr(pipeline, "PARALLEL_SOURCE_BYTES", 0)
+    gate = tmp_path / "go"
+    monkeypatch.setenv("DECKGEN_TEST_GATE", str(gate))
+    monkeypatch.setattr(pipeline, "_normalise_encoded", normalise_once_let)
     texts = {f"key-{n}": (REPO_SOURCES / name).read_text(encoding="utf-8")[n * 500:]
              for n, name in enumerate(["kotkin-1932.txt", "kotkin-notes.txt", "wesser-2021.txt"] * 2)}
     with pipeline._Normaliser(NoCache()) as normaliser:
@@ -188,6 +204,7 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch):
         while (key := normaliser.steal()) is not None:
             stolen.append(key)
         assert stolen == ["key-5", "key-4", "key-3", "key-2", "key-1"]
+        gate.touch()
         for key, raw in texts.items():
             text = normaliser.take(key, raw)
             if key in stolen:
