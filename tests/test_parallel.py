@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -215,28 +213,6 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_p
                 assert text is not None and state(text) == state(load_source_text(raw))
         assert scratch is not None and os.path.isdir(scratch)
     assert not os.path.exists(scratch), "the files the workers wrote are removed"
-
-
-FORKING_CHECK = """
-import sys
-from pathlib import Path
-from deckgen import parallel, pipeline
-parallel.MIN_ITEMS = 1
-pipeline.PARALLEL_SOURCE_BYTES = 0
-parallel.cpus = pipeline.cpus = lambda: 2
-pipeline.check_project(Path(sys.argv[1]), use_cache=False)
-"""
-
-
-def test_the_workers_inherit_the_text_repairer_rather_than_import_it(tmp_path):
-    """ftfy takes a while to import; the workers that normalise sources and cards' spans are
-    forked once this process has it, so a run imports it once, not once in every process."""
-    root = copy_project(tmp_path / "project")
-    run = subprocess.run([sys.executable, "-X", "importtime", "-c", FORKING_CHECK, str(root)],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    imports = [line for line in run.stderr.splitlines() if line.endswith("| ftfy")]
-    assert len(imports) == 1, imports
 
 
 def results_larger_than_a_pipe_holds(items, tick):

@@ -42,7 +42,7 @@ from .models import Project, Source
 from .notetypes import NOTE_TYPES
 from .parallel import cpus, map_in_workers, workers_for
 from .project import load_project, slugify
-from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text, ready_to_fork
+from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
@@ -270,7 +270,6 @@ class _Normaliser:
             if self.pool is None:
                 from concurrent.futures import ProcessPoolExecutor  # imported only when sources are normalised
 
-                ready_to_fork()
                 try:
                     self.workers = cpus() - 1  # this process is the other
                     self.pool = ProcessPoolExecutor(max_workers=self.workers)

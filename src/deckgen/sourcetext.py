@@ -68,12 +68,6 @@ def _ftfy() -> tuple[Callable[[str, Any], str], Any]:
     return ftfy.fix_text, config
 
 
-def ready_to_fork() -> None:
-    """Import now what normalising text may need, before this process forks workers that
-    normalise: they inherit it, where each would otherwise import it on its own."""
-    _ftfy()
-
-
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _SUPER_TO_ASCII = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
 

@@ -21,7 +21,7 @@ from .matching import Corpus, Match
 from .models import ALLOWED_TAGS, CardEntry, ClozeCard, DateCard, FigureCard, Project, QuoteCard
 from .numbers import check_figure
 from .parallel import map_in_workers, workers_for
-from .sourcetext import SourceText, ready_to_fork
+from .sourcetext import SourceText
 
 CONTEXT_CHARS = 180
 MIN_SPLICE_WORDS = 4
@@ -103,7 +103,6 @@ def validate(project: Project, texts: Mapping[str, SourceText], report: Report, 
         if workers > 1:
             for source_id in texts:  # loaded once, here, rather than by every worker
                 texts[source_id]
-            ready_to_fork()  # the workers normalise the cards' spans
 
         def check_share(indices: Sequence[int], tick: Callable[[int], None]) -> Iterator[Verdict]:
             return _check_cards(project, texts, [cards[i] for i in indices], tick, anchored)
