@@ -10,7 +10,6 @@ when the case needs them, overrides of ``sources/``, ``templates/``, ``deckgen.y
     diagnostics:                      # each must be reported with this code, file and line
       - {code: yaml-syntax, file: cards/cards.yaml, line: 3, message_contains: "..."}
     setup: [...]                      # optional: removals, symlinks, generated files (see SETUP)
-    max_seconds: 1.5                  # optional: the command must finish within this time
     skip_if_root: reason              # optional: the case cannot hold for root
     build_args: [--split]             # optional: more arguments for build
     packages: 3                       # optional: how many packages a successful build writes (1)
@@ -220,10 +219,18 @@ class Run:
         return f"$ deckgen {' '.join(self.args)}  -> exit {self.code} in {self.seconds:.2f}s\n{self.output}"
 
 
-def _deckgen(*args: str, cwd: Path, timeout: float = 300) -> Run:
+# A hang guard, not a speed claim: a run still going after this long has hung (a named pipe read for
+# ever, matching that grows with the square of a megabyte line). Every case ends in seconds.
+HANG_GUARD_SECONDS = 300
+
+
+def _deckgen(*args: str, cwd: Path) -> Run:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "deckgen", *args], capture_output=True, text=True,
-                          errors="replace", cwd=cwd, env=ENV, timeout=timeout)
+    try:
+        done = subprocess.run([sys.executable, "-m", "deckgen", *args], capture_output=True, text=True,
+                              errors="replace", cwd=cwd, env=ENV, timeout=HANG_GUARD_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"deckgen {' '.join(args)} was still running after {HANG_GUARD_SECONDS} s: it hangs")
     return Run(args, done.returncode, done.stdout, done.stderr, time.perf_counter() - start)
 
 
@@ -332,17 +339,13 @@ def test_hostile_case(case: str, tmp_path: Path) -> None:
     known_bugs: list[str] = []
 
     runs: list[Run] = []
-    timeout = expected["max_seconds"] + 30 if expected.get("max_seconds") else 300
     if expected["command"] == "check":
-        run = _deckgen("check", ".", "--format", "json", cwd=project, timeout=timeout)
+        run = _deckgen("check", ".", "--format", "json", cwd=project)
         runs.append(run)
         known_bugs += _check_run(run, _from_json(run), expected, project)
-    run = _deckgen("build", ".", "--quiet", *expected.get("build_args", []), cwd=project, timeout=timeout)
+    run = _deckgen("build", ".", "--quiet", *expected.get("build_args", []), cwd=project)
     runs.append(run)
     known_bugs += _check_run(run, _from_text(run), expected, project)
-    if expected.get("max_seconds"):
-        for run in runs:
-            assert run.seconds <= expected["max_seconds"], f"took {run.seconds:.2f}s\n{run}"
 
     after = _snapshot(project)
     assert {k: after.get(k) for k in before} == before, "a user file was changed"
