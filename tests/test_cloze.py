@@ -344,3 +344,36 @@ def test_generated_clozes_agree_with_anki(anki_cloze, parts: list[tuple[str, str
     parsed = parse_cloze(text)
     assert list(parsed.numbers()) == numbers
     assert " ".join(parsed.filled().split()) == answer
+
+
+# -- the cards a cloze note gets ---------------------------------------------------------------
+
+def _note_types() -> list:
+    import genanki
+
+    from deckgen.notetypes import NOTE_TYPES
+    from deckgen.package import StampedModel
+    from deckgen.render import Renderer, default_templates_dir
+
+    renderer = Renderer(default_templates_dir())
+    return [StampedModel(renderer.compile_notetype(spec), 0) for spec in NOTE_TYPES.values()] + [
+        genanki.CLOZE_MODEL, genanki.BASIC_MODEL, genanki.BASIC_AND_REVERSED_CARD_MODEL]
+
+
+_NOTE_TYPES = _note_types()
+_DELETION = st.builds("{{{{c{}::{}}}}}".format, st.integers(0, 20), st.sampled_from(["x", "", "}", "a\nb", "{{c2::y}}"]))
+_CLOZE_TEXT = st.lists(st.one_of(_DELETION, st.sampled_from(["{{c", "1", "::", "}}", "}", "{", "x", " ", "\n"])),
+                       max_size=12).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(_NOTE_TYPES), st.lists(st.one_of(_CLOZE_TEXT, st.sampled_from(["", "x"])), max_size=12))
+def test_a_note_gets_the_cards_genanki_gives_it(model, values: list[str]) -> None:
+    """The cards deckgen writes for a note, in their order, are those `genanki.Note.cards` gives it."""
+    import genanki
+
+    from deckgen.package import card_ords
+
+    fields = (values + [""] * len(model.fields))[:len(model.fields)]
+    expected = tuple(card.ord for card in genanki.Note(model=model, fields=list(fields)).cards)
+    assert card_ords(model, fields) == expected

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import struct
 import zlib
@@ -80,22 +81,42 @@ class StampedModel(genanki.Model):
         return data
 
 
-def card_ords(model: genanki.Model, fields: Sequence[str], tags: Sequence[str]) -> tuple[int, ...]:
+def card_ords(model: genanki.Model, fields: Sequence[str]) -> tuple[int, ...]:
     """The cards (template ordinals) Anki will generate for a note, by genanki's own rule."""
     if model.model_type == genanki.Model.CLOZE:
-        return _genanki_card_ords(model, fields, tags)
-    # A standard note's cards depend only on which of its fields are empty (tags never
-    # contain the spaces genanki refuses): genanki is asked once per pattern.
+        return _cloze_ords(model, fields)
+    # A standard note's cards depend only on which of its fields are empty: genanki is
+    # asked once per pattern.
     return _front_back_ords(model, tuple(bool(value) for value in fields))
-
-
-def _genanki_card_ords(model: genanki.Model, fields: Sequence[str], tags: Sequence[str]) -> tuple[int, ...]:
-    return tuple(card.ord for card in genanki.Note(model=model, fields=list(fields), tags=list(tags)).cards)
 
 
 @functools.lru_cache(maxsize=1024)
 def _front_back_ords(model: genanki.Model, filled: tuple[bool, ...]) -> tuple[int, ...]:
-    return _genanki_card_ords(model, ["x" if full else "" for full in filled], ())
+    note = genanki.Note(model=model, fields=["x" if full else "" for full in filled])
+    return tuple(card.ord for card in note.cards)
+
+
+# genanki's rule for a cloze note (`genanki.Note._cloze_cards`), without making a Note: a card
+# for each number N > 0 of a {{cN::...}} in the fields that its first template's front puts
+# through cloze:, in the order of the set genanki collects them in.
+_CLOZE_FIELD_NAMES = (re.compile(r"{{[^}]*?cloze:(?:[^}]?:)*(.+?)}}"), re.compile("<%cloze:(.+?)%>"))
+_CLOZE_NUMBER = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=64)
+def _cloze_field_indices(model: genanki.Model) -> tuple[int, ...]:
+    front = model.templates[0]["qfmt"]
+    names = set(_CLOZE_FIELD_NAMES[0].findall(front) + _CLOZE_FIELD_NAMES[1].findall(front))
+    indices = {field["name"]: i for i, field in reversed(list(enumerate(model.fields)))}
+    return tuple(indices.get(name, -1) for name in names)
+
+
+def _cloze_ords(model: genanki.Model, fields: Sequence[str]) -> tuple[int, ...]:
+    ords: set[int] = set()
+    for index in _cloze_field_indices(model):
+        if index >= 0:
+            ords.update(int(number) - 1 for number in _CLOZE_NUMBER.findall(fields[index]) if int(number) > 0)
+    return tuple(ords)
 
 
 @dataclass(frozen=True)
@@ -119,7 +140,7 @@ class NoteRow:
             fields="\x1f".join(fields),
             sort_field=fields[model.sort_field_index],
             tags=f" {' '.join(tags)} ",
-            cards=tuple((ord_, card_ids(ord_)) for ord_ in card_ords(model, fields, tags)),
+            cards=tuple((ord_, card_ids(ord_)) for ord_ in card_ords(model, fields)),
             digest=digest,
         )
 
