@@ -39,8 +39,9 @@ def example_counts(request: pytest.FixtureRequest):
     yield EXAMPLES
     total = sum(EXAMPLES.values())
     print(f"\nproperty examples run: {total} in all; " + ", ".join(f"{k} {v}" for k, v in sorted(EXAMPLES.items())))
-    if request.config.cache is not None:
-        request.config.cache.set("deckgen/property-examples", dict(EXAMPLES, total=total))
+    cache = getattr(request.config, "cache", None)  # absent when pytest runs with -p no:cacheprovider
+    if cache is not None:
+        cache.set("deckgen/property-examples", dict(EXAMPLES, total=total))
 
 
 def _line_count(text: str) -> int:
