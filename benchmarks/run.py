@@ -5,6 +5,7 @@
     python benchmarks/run.py --scaling             # fit time ~ N^k over cards and over source size
     python benchmarks/run.py --profile 50000       # cProfile of a cold and a warm build
     python benchmarks/run.py --stages 50000        # time of each stage, the cores it kept busy, and in one process
+    python benchmarks/run.py --instructions 5000 --source-mb 2   # instructions counted by valgrind, not time
 
 Every timing is a fresh `python -m deckgen` process (start-up included), run on
 copies of a generated project under benchmarks/out/. For each size:
@@ -31,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,8 +79,8 @@ def snapshot_source() -> str:
     return described
 
 
-def run_measured(args: list[str], cwd: Path | None = None) -> Run:
-    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH, PYTHONPATH=str(SNAPSHOT))
+def run_measured(args: list[str], cwd: Path | None = None, **env_vars: str) -> Run:
+    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH, PYTHONPATH=str(SNAPSHOT), **env_vars)
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Read the pipes fully before reaping, so a chatty child cannot block.
@@ -451,6 +453,57 @@ def stage_durations(data: dict[str, Any]) -> dict[str, float]:
     return {stage: end - previous for (stage, end), previous in zip(ends.items(), [0.0, *ends.values()])}
 
 
+# A no-cache build or check with all its work in this one process, as the command line runs it
+# otherwise: valgrind then counts all of it in one process.
+ALONE = """\
+import gc, sys
+from pathlib import Path
+from deckgen import cli, parallel, pipeline
+parallel.MIN_ITEMS = pipeline.PARALLEL_SOURCE_BYTES = 1 << 62
+cli.keep_freed_memory()
+gc.disable()
+job, root = sys.argv[1], Path(sys.argv[2])
+if job == "build":
+    pipeline.build_project(root, use_cache=False)
+else:
+    pipeline.check_project(root, use_cache=False, anchors=False)
+"""
+
+
+def instructions(cards: int, source_mb: float, seed: int) -> None:
+    """Instructions run by a no-cache build and a no-cache check (all their work in one process)
+    and by the genanki-only baseline, each a whole process: counted by valgrind, so the same
+    code and input give the same count however busy the machine is. A change that does less
+    work shows here even when it is lost in the noise of the timings."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt install valgrind)")
+    gen = project(cards, source_mb, seed)
+    work = fresh_copy(gen, OUT / f"instructions-{cards}", templates_snapshot(OUT))
+    deckgen("build", str(work), "--no-cache")
+    notes_json = work / "notes.json"
+    run_measured([sys.executable, str(HERE / "baseline.py"), "dump", str(next((work / "dist").glob("*.apkg"))),
+                  str(notes_json)])
+
+    def counted(*args: str) -> int:
+        # String hashing is seeded per process, and the order of sets and dicts with it: pinned.
+        result = run_measured([valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                               sys.executable, *args], PYTHONHASHSEED="0")
+        if result.code != 0:
+            raise SystemExit(f"{' '.join(args[:3])} failed under valgrind:\n{result.stderr[-3000:]}")
+        refs = re.search(r"I\s+refs:\s+([\d,]+)", result.stderr)
+        if refs is None:
+            raise SystemExit(f"valgrind gave no count:\n{result.stderr[-3000:]}")
+        return int(refs.group(1).replace(",", ""))
+
+    base = counted(str(HERE / "baseline.py"), "write", str(notes_json), str(work / "baseline.apkg"))
+    print(f"\ninstructions (millions; whole processes, start-up included): {cards:,} cards, {source_mb:g} MB of sources")
+    for label, job in (("build --no-cache, in one process", "build"), ("check --no-cache, in one process", "check")):
+        count = counted("-c", ALONE, job, str(work))
+        print(f"  {label:<34} {count / 1e6:>10,.0f}  {count / base:5.2f} of the baseline")
+    print(f"  {'baseline (genanki)':<34} {base / 1e6:>10,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="5000,50000", help="card counts, comma-separated")
@@ -466,6 +519,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, metavar="CARDS", help="profile builds of this many cards")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--stages", type=int, metavar="CARDS", help="time each stage of builds of this many cards")
+    parser.add_argument("--instructions", type=int, metavar="CARDS",
+                        help="count the instructions of a build and a check of this many cards (needs valgrind)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"deckgen {snapshot_source()} (snapshot of src/ in {SNAPSHOT.relative_to(HERE.parent)}), "
@@ -483,6 +538,9 @@ def run_requested(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         return
     if args.stages:
         stages(args.stages, args.source_mb, args.seed)
+        return
+    if args.instructions:
+        instructions(args.instructions, args.source_mb, args.seed)
         return
     if args.scaling:
         cards = sorted({int(x) for x in args.scale_cards.split(",")})
