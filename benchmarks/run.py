@@ -453,8 +453,8 @@ def stage_durations(data: dict[str, Any]) -> dict[str, float]:
     return {stage: end - previous for (stage, end), previous in zip(ends.items(), [0.0, *ends.values()])}
 
 
-# A no-cache build or check with all its work in this one process, as the command line runs it
-# otherwise: valgrind then counts all of it in one process.
+# A no-cache build or check as the command line runs it, but with all its work in this one
+# process, so that valgrind counts all of it.
 ALONE = """\
 import gc, sys
 from pathlib import Path
