@@ -692,3 +692,20 @@ def test_card_keys_are_digests_of_a_fresh_pickle_however_often_they_are_made() -
     # Equal values give equal keys whether or not they share objects (no memo).
     assert _digest_of(values[0]) == _digest_of(("FactCard", (("front", "a string held" + " twice"),
                                                               ("back", "a string held twice")), "Theme", "src", ("t",)))
+
+
+def test_the_standard_values_an_entry_may_hold_read_back(tmp_path: Path) -> None:
+    """However this Python names them when it pickles them (3.13 pickles paths as
+    pathlib._local's): an entry that does not read back is a miss on every run."""
+    import array
+    import datetime
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    values = [Path("cards") / "a.yaml", PurePosixPath("cards/a.yaml"), PureWindowsPath(r"cards\a.yaml"),
+              datetime.date(1941, 6, 22), array.array("i", [1, 2, 3]), {1, 2}, frozenset({3}), codes.BAD_ID]
+    cache = Cache(tmp_path)
+    for n, value in enumerate(values):
+        key = f"{n:064x}"
+        cache.put("cards", key, (value,))
+        assert cache.get("cards", key) == (value,), value
+    assert cache.misses == 0

@@ -34,7 +34,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PosixPath, PurePosixPath, PureWindowsPath, WindowsPath
 from typing import Any
 
 from . import __version__
@@ -145,11 +145,14 @@ _ALLOWED = {
     "deckgen.render": {"CompiledNoteType"},
     "deckgen.notetypes": {"NoteTypeSpec", "FieldSpec", "TemplateSpec"},
     "datetime": {"date"},
-    "pathlib": {"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"},
     "array": {"array", "_array_reconstructor"},
     "copyreg": {"_reconstructor"},
     "builtins": {"object", "set", "frozenset"},
 }
+# Allowed under the module a class is pickled by, which need not be the one it is imported
+# from: Python 3.13 pickles paths as pathlib._local's.
+for _class in (PosixPath, WindowsPath, PurePosixPath, PureWindowsPath):
+    _ALLOWED.setdefault(_class.__module__, set()).add(_class.__qualname__)
 
 
 class _Unpickler(pickle.Unpickler):
