@@ -88,6 +88,18 @@ def test_offsets_of_card_text_point_into_it(s: str) -> None:
 
 @settings(max_examples=800, **SETTINGS)
 @given(anything)
+def test_the_patterns_for_text_with_fewer_marks_find_what_the_general_ones_find(s: str) -> None:
+    # Text with no double quote is searched for quotation marks, and text whose only dash is
+    # the hyphen for dashes, with patterns that start with one character (a faster search).
+    spans = lambda pattern, text: [m.span() for m in pattern.finditer(text)]  # noqa: E731
+    no_double_quotes = s.replace('"', "")
+    assert spans(sourcetext._LOOSE_QUOTE, no_double_quotes) == spans(sourcetext._QUOTE_MARK, no_double_quotes)
+    hyphens_only = "".join("-" if c in sourcetext._DASH_CHARS.chars else c for c in s)
+    assert spans(sourcetext._HYPHEN, hyphens_only) == spans(sourcetext._DASH, hyphens_only)
+
+
+@settings(max_examples=800, **SETTINGS)
+@given(anything)
 def test_text_only_and_offset_tracking_normalise_alike(s: str) -> None:
     # normalize() runs the passes without offsets, normalize_with_offsets() with them.
     assert normalize(s) == normalize_with_offsets(s)[0]

@@ -434,15 +434,20 @@ _DASH_CHARS = _Chars("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\uf
 # DASH.
 _ANY_DASH = f"[{re.escape(_DASH_CHARS.chars)}]"
 _OTHER_DASH = f"[{re.escape(_DASH_CHARS.chars.replace(DASH, ''))}]"
-_DASH = re.compile(
-    rf"{_ANY_DASH}(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))"
-)
+_DASH_RULE = rf"(?:(?<=\s{_ANY_DASH}){_ANY_DASH}*|{_ANY_DASH}*(?=\s)|{_ANY_DASH}+|(?<={_OTHER_DASH}))"
+_DASH = re.compile(f"{_ANY_DASH}{_DASH_RULE}")
+_OTHER_DASH_CHARS = _Chars(_DASH_CHARS.chars.replace(DASH, ""))
+# The same rule for text whose only dash is DASH: a pattern that starts with one character the
+# regex engine finds with a fast search, where it tries a character class at every position.
+_HYPHEN = re.compile(f"{re.escape(DASH)}{_DASH_RULE}")
 _ESCAPE = re.compile(r"\\\\*(?=[!-/:-@\[\]^-`{-~])")
 _ASTERISK = re.compile(r"\*\**")
 _UNDERSCORE = re.compile(r"__*")
 # A quotation mark, unless an apostrophe between two letters or digits ([^\W_],
 # as str.isalnum() has them): "Stalin's" is spelling.
 _QUOTE_MARK = re.compile(r"""["'](?:(?<=")|(?<![^\W_]')|(?![^\W_]))""")
+# The same, for text with apostrophes but no double quotes (a fast search, as `_HYPHEN`).
+_LOOSE_QUOTE = re.compile(r"""'(?:(?<![^\W_]')|(?![^\W_]))""")
 # What str.isspace() and the regex \s take for white space, other than " " itself.
 _WHITE_SPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
@@ -659,8 +664,10 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
 
     # Quotation marks are typography: a card may flatten nested quotes or leave
     # out the outer ones.
-    if '"' in buf.text or "'" in buf.text:
+    if '"' in buf.text:
         buf = buf.sub(_QUOTE_MARK, lambda m: [])
+    elif "'" in buf.text:
+        buf = buf.sub(_LOOSE_QUOTE, lambda m: [])
 
     # White space around ellipses and dashes goes only now that the quotation
     # marks that may stand between them are gone.
@@ -684,8 +691,10 @@ def _core(buf: _Buf, record: _Record | None = None) -> _Buf:
             return (a, right, [])
         return (left, right, [(DASH, a, b)])
 
-    if _DASH_CHARS.found_in(buf.text):
+    if _OTHER_DASH_CHARS.found_in(buf.text):
         buf = buf.sub(_DASH, dash)
+    elif DASH in buf.text:
+        buf = buf.sub(_HYPHEN, dash)
     # Every white space character becomes a space standing for itself, then a run
     # of spaces becomes one, standing for the run's first character.
     buf = buf.retext(_SPACE_FOR_WHITE.replace(buf.text))
