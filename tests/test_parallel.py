@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def normalise_once_let(raw, out):
 
 
 def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_path):
-    """The worker gets the sources from the front of the queue, one at a time; this process
+    """The worker takes the sources from the front of the list, one at a time; this process
     takes the rest from the back, and every source comes out as normalising it here gives it."""
     from dataclasses import fields
 
@@ -198,8 +199,13 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_p
              for n, name in enumerate(["kotkin-1932.txt", "kotkin-notes.txt", "wesser-2021.txt"] * 2)}
     with pipeline._Normaliser(NoCache()) as normaliser:
         normaliser.submit(texts)
-        scratch = normaliser.scratch
-        assert normaliser.workers == 1 and len(normaliser.pending) == 1, "one worker, one source at a time"
+        assert normaliser.claims is not None and normaliser.claims.workers == 1
+        scratch = normaliser.claims.scratch
+        assert scratch is not None
+        # The worker claims its first source and holds it until the gate opens.
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.path.join(scratch, "0.claim")) and time.monotonic() < deadline:
+            time.sleep(0.005)
         stolen = []
         while (key := normaliser.steal()) is not None:
             stolen.append(key)
@@ -211,8 +217,33 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_p
                 assert text is None
             else:
                 assert text is not None and state(text) == state(load_source_text(raw))
-        assert scratch is not None and os.path.isdir(scratch)
+        assert os.path.isdir(scratch)
     assert not os.path.exists(scratch), "the files the workers wrote are removed"
+    assert normaliser.take("key-0", texts["key-0"]) is None, "once closed, every source is normalised here"
+
+
+def test_a_source_whose_worker_died_is_normalised_here(monkeypatch, tmp_path):
+    """A worker killed with a source in hand leaves no result: this process is told so, rather
+    than wait for it, and normalises the source itself."""
+    from deckgen.cache import NoCache
+
+    monkeypatch.setattr(pipeline, "cpus", lambda: 2)
+    monkeypatch.setattr(pipeline, "PARALLEL_SOURCE_BYTES", 0)
+    monkeypatch.setenv("DECKGEN_TEST_GATE", str(tmp_path / "never"))
+    monkeypatch.setattr(pipeline, "_normalise_encoded", normalise_once_let)
+    texts = {"only": (REPO_SOURCES / "kotkin-1932.txt").read_text(encoding="utf-8")}
+    with pipeline._Normaliser(NoCache()) as normaliser:
+        normaliser.submit(texts)
+        assert normaliser.claims is not None
+        scratch = normaliser.claims.scratch
+        assert scratch is not None
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.path.join(scratch, "0.claim")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert normaliser.steal() is None, "the worker has it"
+        (pid,) = normaliser.claims.children.values()
+        os.kill(pid, signal.SIGKILL)
+        assert normaliser.take("only", texts["only"]) is None
 
 
 def results_larger_than_a_pipe_holds(items, tick):

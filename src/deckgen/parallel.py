@@ -24,7 +24,7 @@ import shutil
 import signal
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 from .atomic import scratch_folder
 
@@ -132,15 +132,7 @@ def map_in_workers(work: ShareWork[T, R], items: Sequence[T], workers: int,
         return results
     finally:
         for pid, (_, read_end) in children.items():
-            _close_quietly(read_end)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+            _end(pid, read_end)
         counters.release()
         shared.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -272,3 +264,147 @@ def in_background(work: Callable[[], None]) -> Callable[[], None]:
 
 def _nothing() -> None:
     pass
+
+
+class Claimed(Generic[T]):
+    """Items worked on by forked workers and by this process, each by whichever claims it first.
+
+    The workers go through the items from the front; this process, once it is free, takes
+    them from the back (`steal`), or claims a given one (`claim`). A claim is a file created
+    only where none exists yet, so no process waits for another to hand it work, and a
+    worker that finds an item claimed goes on to the next. A worker writes an item's result
+    to the file ``work(item, path)`` is given, then says so down its pipe; `result` waits
+    for the result of an item a worker claimed. Workers only compute; one that dies leaves
+    its items to this process. Closing (or leaving the block) ends the workers and removes
+    their files; after that every item is this process's.
+    """
+
+    def __init__(self, items: Sequence[T], work: Callable[[T, str], None], workers: int):
+        self.scratch: str | None = None
+        self.children: dict[int, int] = {}  # the read end of a worker's pipe -> its pid
+        self.workers = 0
+        self._back = len(items)
+        self._mine: set[int] = set()
+        try:
+            self.scratch = scratch_folder("claims")
+        except OSError:  # nowhere to write the claims: every item is this process's
+            return
+        for _ in range(workers):
+            try:
+                read_end, write_end = os.pipe()
+            except OSError:  # out of file descriptors: fewer workers
+                break
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (memory, process limits): fewer workers
+                _close_quietly(read_end)
+                _close_quietly(write_end)
+                break
+            if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                os.close(read_end)
+                _claim_and_work(items, work, self.scratch, write_end)
+            os.close(write_end)
+            self.children[read_end] = pid
+            self.workers += 1
+
+    def __enter__(self) -> Claimed[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def claim(self, index: int) -> bool:
+        """Whether the item at ``index`` is this process's: it is claimed here unless a worker has it."""
+        if index in self._mine or self.scratch is None:
+            return True
+        try:
+            if not _claim(os.path.join(self.scratch, str(index))):
+                return False
+        except OSError:  # no claim could be written: the item is done here, if need be twice
+            pass
+        self._mine.add(index)
+        return True
+
+    def steal(self) -> int | None:
+        """The index of the last item no worker has claimed, now this process's; None when a
+        worker has come that far (it has claimed, or seen claimed, every item before)."""
+        if self._back > 0:
+            self._back -= 1
+            if self.claim(self._back):
+                return self._back
+            self._back = 0
+        return None
+
+    def result(self, index: int) -> str | None:
+        """The file a worker wrote the item at ``index``'s result to, once it has; None when
+        no worker will (the item is this process's, or its worker died first)."""
+        if index in self._mine or self.scratch is None:
+            return None
+        path = os.path.join(self.scratch, str(index))
+        while not os.path.exists(path):
+            if not self.children:
+                return None
+            for read_end in _readable(list(self.children)):
+                if not os.read(read_end, 1 << 12):  # the worker is done, or died
+                    _end(self.children.pop(read_end), read_end)
+        return path
+
+    def close(self) -> None:
+        for read_end, pid in self.children.items():
+            _end(pid, read_end)
+        self.children.clear()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def _claim(path: str) -> bool:
+    """Claim the item whose result goes to ``path``: False when a process has already."""
+    try:
+        os.close(os.open(path + ".claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _readable(fds: list[int]) -> list[int]:
+    """Those of ``fds`` with something to read (or at their end), waiting until one has."""
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        return [key.fd for key, _ in selector.select()]
+
+
+def _end(pid: int, read_end: int) -> None:
+    """Close a worker's pipe, end the worker if it is still at work, and reap it."""
+    _close_quietly(read_end)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _claim_and_work(items: Sequence[T], work: Callable[[T, str], None], scratch: str,
+                    pipe: int) -> NoReturn:  # pragma: no cover - runs in a child
+    """A worker of `Claimed`: every item it can claim, in order, then exit, never returning."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interrupt does
+        for index, item in enumerate(items):
+            path = os.path.join(scratch, str(index))
+            try:
+                if not _claim(path):
+                    continue
+            except OSError:  # left to the parent, which claims it when it finds no result
+                continue
+            work(item, path + ".part")
+            os.rename(path + ".part", path)  # a result is there whole or not at all
+            os.write(pipe, b".")
+    except BaseException:  # noqa: BLE001 - the parent sees a missing result
+        status = 1
+    finally:
+        os._exit(status)

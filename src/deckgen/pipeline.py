@@ -21,9 +21,8 @@ import os
 import pickle
 import re
 import shutil
-import threading
 from bisect import bisect_right
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -40,14 +39,12 @@ from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, 
 from .lastbuild import LastBuild
 from .models import Project, Source
 from .notetypes import NOTE_TYPES
-from .parallel import cpus, map_in_workers, workers_for
+from .parallel import Claimed, cpus, map_in_workers, workers_for
 from .project import load_project, slugify
 from .sourcetext import MAX_SOURCE_BYTES, SourceText, load_source_text
 from .validate import Checked, RememberedVerdict, validate
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
-
     from .package import (DeckRows, DeflatedPieces, KnownNote, NoteRow, PackageStats, Signature, StampedModel,
                           WrittenCollection)
     from .render import CompiledNoteType, Renderer
@@ -204,47 +201,32 @@ def _source_text(source_id: str, source: Source, data: bytes) -> str:
 
 
 class _Normaliser:
-    """Sources normalised in worker processes, each result (encoded for the cache) found by
-    the key of the source's bytes. Workers only compute; the cache is written here.
+    """Sources normalised by forked workers while this process loads the cards, each result
+    (encoded for the cache) found by the key of the source's bytes. Workers only compute; the
+    cache is written here.
 
-    The workers take the sources from the front of a queue, one at a time, while this process
-    loads the cards; once free, this process takes them from the back (`steal`) and normalises
-    them itself. So there is one worker fewer than cores, and no core waits while another works
-    through a queue of sources. (A worker given its next source ahead of time would be spared a
-    short wait for it, but at the end this process could not take that source, and would wait
-    for it a whole source's time.) A worker writes its result to a scratch file (see
-    `_normalise_encoded`), removed once read."""
+    The workers take the sources from the front of the list, one at a time, as soon as each
+    is done with the last; once free, this process takes them from the back (`steal`) and
+    normalises them itself (see `parallel.Claimed`). So there is one worker fewer than cores,
+    and no core waits while another works through a list of sources. A worker writes each
+    result to a scratch file (see `_normalise_encoded`), removed once read."""
 
     def __init__(self, cache: Cache):
         self.cache = cache
-        self.pool: ProcessPoolExecutor | None = None
-        self.workers = 0
-        self.pending: dict[str, tuple[Future[None], str]] = {}  # sources given to a worker, by key: the file it writes
-        self.scratch: str | None = None  # the folder of those files
-        self.queue: deque[tuple[str, str]] = deque()  # (key, text) of those no one has taken yet
-        self.running: set[Future[None]] = set()  # those given to a worker and not done
+        self.claims: Claimed[str] | None = None
+        self.order: list[str] = []  # the keys of the sources given to the workers, in the order they take them
+        self.keys: dict[str, int] = {}  # their places in that list
         self.read: dict[str, tuple[str | bytes, str]] = {}  # source id -> (text, key), as read when starting
         self.closed = False
-        self._lock = threading.Lock()
-        self._feeder: threading.Thread | None = None
 
     def __enter__(self) -> _Normaliser:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self.closed = True
-            self.queue.clear()
-            feeder = self._feeder
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-        if feeder is not None:
-            feeder.join()
-        self.pending.clear()
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        self.closed = True
+        if self.claims is not None:
+            self.claims.close()
+            self.claims = None
 
     def start(self, sources: Mapping[str, Source]) -> None:
         """Begin normalising every readable source that the cache does not hold, when together
@@ -262,79 +244,37 @@ class _Normaliser:
         self.submit(todo)
 
     def submit(self, raws: Mapping[str, str]) -> None:
-        with self._lock:
-            queued = {key for key, _ in self.queue}
-            raws = {key: raw for key, raw in raws.items() if key not in self.pending and key not in queued}
-            if self.closed or cpus() < 2 or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES:
-                return
-            if self.pool is None:
-                from concurrent.futures import ProcessPoolExecutor  # imported only when sources are normalised
-
-                try:
-                    self.workers = cpus() - 1  # this process is the other
-                    self.pool = ProcessPoolExecutor(max_workers=self.workers)
-                except (OSError, NotImplementedError, ValueError):
-                    return
-            self.queue.extend(raws.items())
-            # The first sources are handed out here, so that the workers are forked by this
-            # thread, not by the feeder while this one is busy.
-            self._hand_out()
-            if self._feeder is None and self.running:
-                self._feeder = threading.Thread(target=self._feed, daemon=True)
-                self._feeder.start()
-
-    def _hand_out(self) -> None:
-        """Give the next sources from the front of the queue to the idle workers (with the lock held)."""
-        while (self.pool is not None and not self.closed and self.queue
-               and len(self.running) < self.workers):
-            key, raw = self.queue.popleft()
-            try:
-                if self.scratch is None:
-                    self.scratch = scratch_folder("sources")
-                out = os.path.join(self.scratch, key[:64])
-                future = self.pool.submit(_normalise_encoded, raw, out)
-            except (RuntimeError, OSError):  # the pool is shutting down or broken, no scratch folder:
-                self.queue.appendleft((key, raw))  # this process does the rest
-                return
-            self.pending[key] = (future, out)
-            self.running.add(future)
-
-    def _feed(self) -> None:
-        """Hand out the next source each time a worker finishes one."""
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        while True:
-            with self._lock:
-                self.running = {future for future in self.running if not future.done()}
-                self._hand_out()
-                if not self.running:
-                    self._feeder = None
-                    return
-                running = set(self.running)
-            wait(running, return_when=FIRST_COMPLETED)
+        """Have workers normalise ``raws`` (by key), unless they are at work already."""
+        if (self.closed or self.claims is not None or cpus() < 2
+                or sum(map(len, raws.values())) < PARALLEL_SOURCE_BYTES):
+            return
+        self.order = list(raws)
+        self.keys = {key: index for index, key in enumerate(self.order)}
+        self.claims = Claimed(list(raws.values()), _normalise_encoded, cpus() - 1)
 
     def steal(self) -> str | None:
-        """The key of a source no worker has taken yet, from the back of the queue, for this
-        process to normalise; None when there is none left."""
-        with self._lock:
-            return self.queue.pop()[0] if self.queue else None
+        """The key of the last source no worker has taken yet, for this process to normalise;
+        None when there is none left."""
+        index = self.claims.steal() if self.claims is not None else None
+        return None if index is None else self.order[index]
 
     def take(self, key: str, raw: str) -> SourceText | None:
-        """The normalised source, once its worker is done; None when none is working on it
-        (a source still queued is taken off the queue: the caller normalises it)."""
-        with self._lock:
-            given = self.pending.pop(key, None)
-            if given is None:
-                self.queue = deque(item for item in self.queue if item[0] != key)
-                return None
-        future, out = given
+        """The normalised source, once its worker is done; None when no worker has it (a source
+        no worker has taken yet is then this process's: the caller normalises it)."""
+        if self.claims is None or key not in self.keys:
+            return None
+        index = self.keys[key]
+        if self.claims.claim(index):
+            return None
+        out = self.claims.result(index)
+        if out is None:  # a worker that died: this process normalises the source
+            return None
         try:
-            future.result()
             with open(out, "rb") as file:
                 entry = file.read()
             os.unlink(out)
             text = _decode_source(raw, unpickle(entry))
-        except Exception:  # noqa: BLE001 - a worker that died: this process normalises the source
+        except Exception:  # noqa: BLE001 - a result that does not read back: normalised here
             return None
         if text is not None:
             # Pickled by the worker as the cache stores it: kept as it came, not pickled again.
