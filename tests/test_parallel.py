@@ -309,3 +309,15 @@ def test_background_work_that_fails_leaves_this_process_as_it_was(tmp_path):
 
     parallel.in_background(work)()
     assert (tmp_path / "started").exists()
+
+
+def test_where_no_worker_can_be_forked_every_item_is_this_processs(monkeypatch):
+    monkeypatch.delattr(os, "fork")
+
+    def never(item: str, path: str) -> None:
+        raise AssertionError("no worker should run")
+
+    with parallel.Claimed(["a", "b", "c"], never, 2) as claims:
+        assert claims.workers == 0 and claims.scratch is None
+        assert claims.steal() == 2 and claims.steal() == 1
+        assert claims.claim(0) and claims.result(0) is None

@@ -285,6 +285,8 @@ class Claimed(Generic[T]):
         self.workers = 0
         self._back = len(items)
         self._mine: set[int] = set()
+        if workers < 1 or not hasattr(os, "fork"):
+            return
         try:
             self.scratch = scratch_folder("claims")
         except OSError:  # nowhere to write the claims: every item is this process's
