@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from anki_support import AnkiCollection, visible_text
+from anki_support import visible_text
 
 CLOZE_NUMBER = re.compile(r"\{\{c(\d+)::")
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, copy_project
+from conftest import copy_project
 
 CASES = Path(__file__).parent / "hostile"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.yaml").is_file())

@@ -20,7 +20,6 @@ import hashlib
 import os
 import pickle
 import re
-import shutil
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errorcodes as codes
 from .anchors import Anchor
-from .atomic import Commits, scratch_folder
+from .atomic import Commits
 from .cache import Cache, LazyTuple, NoCache, digest, open_cache, unpickle
 from .diagnostics import ContentError, DeckgenError, Diagnostic, Location, Report
 from .identity import LEDGER_FILE, Ledger, build_time, content_hash, note_guid, stable_id
