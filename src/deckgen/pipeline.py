@@ -366,11 +366,11 @@ class SourceTexts(Mapping[str, SourceText]):
 
 def _normalise_encoded(raw: str, out: str) -> None:
     """The source normalised, as the cache entry `Cache.put` would store, written to the file
-    ``out`` (a worker's job). The bytes go through a file, not back through the pool's pipe:
-    the parent reads a pipe in small pieces, each waiting its turn for the GIL, and the worker
-    would wait for it before it could take the next source."""
+    ``out`` (a worker's job). The bytes go through a file, not through a pipe: the parent would
+    read a pipe in small pieces, each waiting its turn for the GIL while it loads the cards, and
+    the worker would wait for it before it could take the next source."""
     with open(out, "wb") as file:
-        file.write(pickle.dumps(_encode_source(raw, load_source_text(raw)), protocol=pickle.HIGHEST_PROTOCOL))
+        pickle.dump(_encode_source(raw, load_source_text(raw)), file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _encode_source(raw: str, text: SourceText) -> dict[str, Any]:
