@@ -1,10 +1,10 @@
-"""Per-card work shared out over the machine's cores: this process and forked workers.
+"""Work shared out over the machine's cores: this process and forked workers.
 
 Checking and rendering a card depend only on the card and on what the run has
-already loaded (the project, the normalised sources, the compiled templates).
-A forked child starts with all of that in memory, so nothing but each card's
-result travels back, pickled into a scratch file of the run's, in batches as it
-works. Children only compute: everything that is written (packages, ledger,
+already loaded (the project, the normalised sources, the compiled templates);
+normalising a source depends only on its text (see `Claimed`). A forked child
+starts with all of that in memory, so nothing but each result travels back, pickled
+into a scratch file of the run's (a card's in batches, as the child works). Children only compute: everything that is written (packages, ledger,
 cache) is written by the parent, so a child that dies or is killed leaves nothing
 behind but its scratch file, removed with the run's; and the results are the same, in
 the same order, as those of one process doing all the work. (The one child that
