@@ -168,13 +168,17 @@ def test_shared_out_check_reports_the_same_diagnostics(tmp_path, monkeypatch, by
 _NORMALISE = pipeline._normalise_encoded
 
 
+def wait_for(path, seconds: float = 30) -> None:
+    """Until the file at ``path`` exists, or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def normalise_once_let(raw, out):
     """The worker's job, begun once the file the test names exists: until then the worker holds
     its first source, however soon it would be done with it, and takes no other."""
-    gate = os.environ["DECKGEN_TEST_GATE"]
-    deadline = time.monotonic() + 30
-    while not os.path.exists(gate) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(os.environ["DECKGEN_TEST_GATE"])
     _NORMALISE(raw, out)
 
 
@@ -203,9 +207,7 @@ def test_sources_no_worker_has_taken_are_left_to_this_process(monkeypatch, tmp_p
         scratch = normaliser.claims.scratch
         assert scratch is not None
         # The worker claims its first source and holds it until the gate opens.
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(scratch, "0.claim")) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for(os.path.join(scratch, "0.claim"))
         stolen = []
         while (key := normaliser.steal()) is not None:
             stolen.append(key)
@@ -237,9 +239,7 @@ def test_a_source_whose_worker_died_is_normalised_here(monkeypatch, tmp_path):
         assert normaliser.claims is not None
         scratch = normaliser.claims.scratch
         assert scratch is not None
-        deadline = time.monotonic() + 30
-        while not os.path.exists(os.path.join(scratch, "0.claim")) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for(os.path.join(scratch, "0.claim"))
         assert normaliser.steal() is None, "the worker has it"
         (pid,) = normaliser.claims.children.values()
         os.kill(pid, signal.SIGKILL)
@@ -278,9 +278,7 @@ def test_work_in_background_is_done_by_another_process_and_waited_for(tmp_path):
     out, go = tmp_path / "pid", tmp_path / "go"
 
     def work():
-        deadline = time.monotonic() + 30
-        while not go.exists() and time.monotonic() < deadline:  # still at work when the call returns
-            time.sleep(0.01)
+        wait_for(go)  # still at work when the call returns
         out.write_text(str(os.getpid()))
 
     wait = parallel.in_background(work)
